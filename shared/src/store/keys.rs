@@ -1,0 +1,192 @@
+//! The key layout: the only place keys are spelled.
+//!
+//! Tenant data lives in the tenant's partition `T#<tenant>`, with the item type first in the sort
+//! key; GSI partitions start with the tenant too (`T#<tenant>#...`), so an IAM
+//! `dynamodb:LeadingKeys` condition could fence one tenant. The only keys that do not start with a
+//! tenant are the directory entries that find a tenant from what a request carries before the
+//! tenant is known (an email at login, a shop domain on a webhook, an API key): `DIR#...`.
+//! See `docs/data-model.md` for the access patterns.
+
+use chrono::NaiveDate;
+
+use super::{Key, SortRange};
+use crate::domain::{ShopifyId, TenantId};
+
+const TENANT: &str = "T#";
+const DIRECTORY: &str = "DIR#";
+
+/// The partition holding all of a tenant's items.
+pub fn tenant_partition(t: TenantId) -> String {
+    format!("{TENANT}{t}")
+}
+
+/// What a sort key in a tenant partition names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TenantItem {
+    /// The tenant's profile and credentials.
+    Profile,
+    /// Running totals for the dashboard.
+    Totals,
+    /// One shop-local day's orders and revenue.
+    Day(NaiveDate),
+    Order(ShopifyId),
+    Customer(ShopifyId),
+    Product(ShopifyId),
+    /// An applied delivery (idempotency record, with TTL).
+    Event(String),
+}
+
+impl TenantItem {
+    /// The sort key. Ids are zero-padded to 20 digits so byte order is numeric order.
+    pub fn sort_key(&self) -> String {
+        match self {
+            TenantItem::Profile => "PROFILE".into(),
+            TenantItem::Totals => "TOTALS".into(),
+            TenantItem::Day(d) => format!("DAY#{}", d.format("%Y-%m-%d")),
+            TenantItem::Order(id) => format!("ORDER#{:020}", id.get()),
+            TenantItem::Customer(id) => format!("CUST#{:020}", id.get()),
+            TenantItem::Product(id) => format!("PROD#{:020}", id.get()),
+            TenantItem::Event(e) => format!("EVENT#{e}"),
+        }
+    }
+
+    /// Parses a sort key made by [`TenantItem::sort_key`].
+    pub fn parse(sk: &str) -> Option<TenantItem> {
+        let id = |s: &str| {
+            (s.len() == 20 && s.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| s.parse::<u64>().ok().map(ShopifyId::new))
+                .flatten()
+        };
+        match sk.split_once('#') {
+            None => match sk {
+                "PROFILE" => Some(TenantItem::Profile),
+                "TOTALS" => Some(TenantItem::Totals),
+                _ => None,
+            },
+            Some(("DAY", d)) if d.len() == 10 => NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                .ok()
+                .map(TenantItem::Day),
+            Some(("ORDER", s)) => id(s).map(TenantItem::Order),
+            Some(("CUST", s)) => id(s).map(TenantItem::Customer),
+            Some(("PROD", s)) => id(s).map(TenantItem::Product),
+            Some(("EVENT", e)) if !e.is_empty() => Some(TenantItem::Event(e.to_owned())),
+            _ => None,
+        }
+    }
+
+    /// The item's key in tenant `t`'s partition.
+    pub fn key(&self, t: TenantId) -> Key {
+        Key::new(tenant_partition(t), self.sort_key())
+    }
+}
+
+/// The day rollups from `from` to `to` inclusive.
+pub fn day_range(from: NaiveDate, to: NaiveDate) -> SortRange {
+    SortRange::Between(
+        TenantItem::Day(from).sort_key(),
+        TenantItem::Day(to).sort_key(),
+    )
+}
+
+/// Parses a tenant partition key back to its tenant.
+pub fn parse_tenant_partition(pk: &str) -> Option<TenantId> {
+    pk.strip_prefix(TENANT).and_then(TenantId::parse)
+}
+
+/// Directory entries: how a request finds its tenant before it knows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Directory {
+    /// A login email (lower-cased) → tenant. Claimed once, atomically, at registration.
+    Email(String),
+    /// A shop domain → tenant. Claimed once, atomically, at registration.
+    Shop(String),
+    /// The SHA-256 (hex) of an API key → tenant.
+    ApiKey(String),
+}
+
+impl Directory {
+    pub fn key(&self) -> Key {
+        let (kind, value) = match self {
+            Directory::Email(e) => ("EMAIL", e),
+            Directory::Shop(s) => ("SHOP", s),
+            Directory::ApiKey(h) => ("APIKEY", h),
+        };
+        Key::new(format!("{DIRECTORY}{kind}#{value}"), kind)
+    }
+
+    pub fn parse(key: &Key) -> Option<Directory> {
+        let rest = key.pk.strip_prefix(DIRECTORY)?;
+        let (kind, value) = rest.split_once('#')?;
+        if kind != key.sk || value.is_empty() {
+            return None;
+        }
+        match kind {
+            "EMAIL" => Some(Directory::Email(value.to_owned())),
+            "SHOP" => Some(Directory::Shop(value.to_owned())),
+            "APIKEY" => Some(Directory::ApiKey(value.to_owned())),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn tenant_item() -> impl Strategy<Value = TenantItem> {
+        let id = any::<u64>().prop_map(ShopifyId::new);
+        prop_oneof![
+            Just(TenantItem::Profile),
+            Just(TenantItem::Totals),
+            (0i32..3_000_000).prop_map(|d| TenantItem::Day(
+                NaiveDate::from_num_days_from_ce_opt(d.max(1)).unwrap_or_default()
+            )),
+            id.clone().prop_map(TenantItem::Order),
+            id.clone().prop_map(TenantItem::Customer),
+            id.prop_map(TenantItem::Product),
+            "[A-Za-z0-9:_.-]{1,64}".prop_map(TenantItem::Event),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn every_tenant_key_round_trips_and_starts_with_its_tenant(t in any::<u64>(), item in tenant_item()) {
+            let tenant = TenantId::new(t);
+            let key = item.key(tenant);
+            let prefix = format!("T#{}", t);
+            prop_assert!(key.pk.starts_with(&prefix));
+            prop_assert_eq!(parse_tenant_partition(&key.pk), Some(tenant));
+            prop_assert_eq!(TenantItem::parse(&key.sk), Some(item));
+        }
+
+        #[test]
+        fn order_keys_sort_in_numeric_id_order(a in any::<u64>(), b in any::<u64>()) {
+            let ka = TenantItem::Order(ShopifyId::new(a)).sort_key();
+            let kb = TenantItem::Order(ShopifyId::new(b)).sort_key();
+            prop_assert_eq!(ka.cmp(&kb), a.cmp(&b));
+        }
+
+        #[test]
+        fn day_keys_sort_in_date_order(a in 0i32..3_000_000, b in 0i32..3_000_000) {
+            let da = NaiveDate::from_num_days_from_ce_opt(a.max(1)).unwrap();
+            let db = NaiveDate::from_num_days_from_ce_opt(b.max(1)).unwrap();
+            // Four-digit years: the layout covers 0001..=9999.
+            prop_assume!(da.format("%Y").to_string().len() == 4 && db.format("%Y").to_string().len() == 4);
+            prop_assert_eq!(TenantItem::Day(da).sort_key().cmp(&TenantItem::Day(db).sort_key()), da.cmp(&db));
+        }
+
+        #[test]
+        fn directory_keys_round_trip(v in "[a-z0-9@._-]{1,40}", kind in 0u8..3) {
+            let d = match kind { 0 => Directory::Email(v), 1 => Directory::Shop(v), _ => Directory::ApiKey(v) };
+            prop_assert_eq!(Directory::parse(&d.key()), Some(d));
+        }
+
+        #[test]
+        fn sort_keys_that_were_not_made_here_do_not_parse_as_orders(s in "ORDER#[0-9]{0,25}") {
+            if let Some(TenantItem::Order(id)) = TenantItem::parse(&s) {
+                prop_assert_eq!(TenantItem::Order(id).sort_key(), s);
+            }
+        }
+    }
+}
