@@ -327,10 +327,11 @@ impl Store for DynamoStore {
     async fn write(&self, mut ops: Vec<WriteOp>) -> Result<(), StoreError> {
         validate_batch(&ops)?;
         // One write without a companion: the single-item API costs half a transaction.
-        if ops.len() == 1 && !matches!(ops[0], WriteOp::Check { .. }) {
-            if let Some(op) = ops.pop() {
-                return self.write_one(op).await;
-            }
+        if ops.len() == 1
+            && !matches!(ops[0], WriteOp::Check { .. })
+            && let Some(op) = ops.pop()
+        {
+            return self.write_one(op).await;
         }
         self.write_transaction(ops).await
     }
