@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use shared::config::StoreConfig;
 use shared::{App, Endpoint};
 
 #[derive(Parser)]
@@ -69,10 +68,7 @@ fn main() -> ExitCode {
 type CliError = Box<dyn std::error::Error>;
 
 async fn serve(addr: SocketAddr, data_dir: PathBuf) -> Result<(), CliError> {
-    let app = App::from_config(&StoreConfig::Embedded {
-        data_dir: data_dir.clone(),
-    })
-    .await?;
+    let app = App::local(&data_dir).await?;
     let router = shared::http::router(app, Endpoint::ALL);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -82,9 +78,12 @@ async fn serve(addr: SocketAddr, data_dir: PathBuf) -> Result<(), CliError> {
         "listening on http://{local}, data in {}",
         data_dir.join(shared::store::embedded::FILE_NAME).display()
     );
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     // The router (and with it the last store handle) is dropped here: the writer thread finishes
     // and the file is closed. Every acknowledged write was already durable.
     tracing::info!("stopped");

@@ -1,12 +1,15 @@
 //! Shopify Insights: the library behind every Lambda and the `insights` CLI.
 //!
-//! Layers: [`http`] (routing, extractors, error mapping) → use cases in [`domain`] → the storage
-//! interface in [`store`] → a backend (DynamoDB or embedded). See `docs/architecture.md`.
+//! Layers: [`http`] (routing, extractors, error mapping) → use cases ([`auth`], ...) over pure
+//! types in [`domain`] → the storage interface in [`store`] → a backend (DynamoDB or embedded).
 
 pub mod app;
+pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod secrets;
 pub mod store;
 pub mod telemetry;
 

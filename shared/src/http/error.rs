@@ -1,10 +1,12 @@
 //! Errors as HTTP answers: `{"error": {"code", "message"}}`. 5xx bodies say nothing internal; the
-//! full source chain is logged once here.
+//! full source chain is logged once, here.
 
 use axum::Json;
 use axum::response::{IntoResponse, Response};
-use http::StatusCode;
+use http::{HeaderValue, StatusCode, header};
 
+use crate::auth::AuthError;
+use crate::domain::FieldError;
 use crate::store::StoreError;
 
 /// Every error a handler can return.
@@ -14,8 +16,21 @@ pub enum ApiError {
     NotFound,
     #[error("{message}")]
     BadRequest { code: &'static str, message: String },
+    #[error("body too large")]
+    PayloadTooLarge { limit: usize },
+    #[error("unauthorized")]
+    Unauthorized {
+        code: &'static str,
+        message: &'static str,
+    },
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("too many requests")]
+    TooManyRequests { retry_after_seconds: u64 },
     #[error("storage failed")]
     Store(#[from] StoreError),
+    #[error("internal failure: {0}")]
+    Internal(&'static str),
 }
 
 impl ApiError {
@@ -26,26 +41,80 @@ impl ApiError {
         }
     }
 
+    /// Missing or invalid credentials on a tenant endpoint.
+    pub fn unauthorized() -> ApiError {
+        ApiError::Unauthorized {
+            code: "unauthorized",
+            message: "Valid credentials are required: Authorization: Bearer <token> or X-Api-Key.",
+        }
+    }
+
     fn parts(&self) -> (StatusCode, &'static str, String) {
         match self {
-            ApiError::NotFound => (
-                StatusCode::NOT_FOUND,
-                "not_found",
-                "No such route.".to_owned(),
-            ),
+            ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found", "No such route.".into()),
             ApiError::BadRequest { code, message } => {
                 (StatusCode::BAD_REQUEST, code, message.clone())
             }
+            ApiError::PayloadTooLarge { limit } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("The body must be at most {limit} bytes."),
+            ),
+            ApiError::Unauthorized { code, message } => {
+                (StatusCode::UNAUTHORIZED, code, (*message).to_owned())
+            }
+            ApiError::Conflict { code, message } => (StatusCode::CONFLICT, code, message.clone()),
+            ApiError::TooManyRequests { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                "Too many failed attempts; wait before trying again.".into(),
+            ),
             ApiError::Store(e) if e.is_retryable() => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
-                "The service is busy; retry shortly.".to_owned(),
+                "The service is busy; retry shortly.".into(),
             ),
-            ApiError::Store(_) => (
+            ApiError::Store(_) | ApiError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
-                "Something went wrong on our side.".to_owned(),
+                "Something went wrong on our side.".into(),
             ),
+        }
+    }
+}
+
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> ApiError {
+        ApiError::BadRequest {
+            code: e.code,
+            message: e.message,
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> ApiError {
+        match e {
+            AuthError::EmailTaken => ApiError::Conflict {
+                code: "email_taken",
+                message: "An account with this email already exists.".into(),
+            },
+            AuthError::ShopTaken => ApiError::Conflict {
+                code: "shop_taken",
+                message: "This shop is already registered.".into(),
+            },
+            AuthError::InvalidCredentials => ApiError::Unauthorized {
+                code: "invalid_credentials",
+                message: "Email or password is wrong.",
+            },
+            AuthError::Unauthorized => ApiError::unauthorized(),
+            AuthError::Throttled {
+                retry_after_seconds,
+            } => ApiError::TooManyRequests {
+                retry_after_seconds,
+            },
+            AuthError::Store(s) => ApiError::Store(s),
+            AuthError::Internal(what) => ApiError::Internal(what),
         }
     }
 }
@@ -54,15 +123,23 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, message) = self.parts();
         if status.is_server_error() {
-            tracing::error!(error = ?anyhow_chain(&self), code, "request failed");
+            tracing::error!(error = %chain(&self), code, "request failed");
         }
         let body = serde_json::json!({"error": {"code": code, "message": message}});
-        (status, Json(body)).into_response()
+        let mut res = (status, Json(body)).into_response();
+        if let ApiError::TooManyRequests {
+            retry_after_seconds,
+        } = self
+            && let Ok(v) = HeaderValue::from_str(&retry_after_seconds.to_string())
+        {
+            res.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        res
     }
 }
 
-/// The error and its sources, one line.
-fn anyhow_chain(e: &dyn std::error::Error) -> String {
+/// The error and its sources on one line, for the log.
+fn chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut cur = e.source();
     while let Some(s) = cur {

@@ -129,6 +129,15 @@ impl Directory {
     }
 }
 
+/// Failed logins for one subject (`kind` is `email` or `client`, `subject` a SHA-256 hex of it)
+/// in the throttling window that starts at `window_start` (epoch seconds).
+pub fn login_failures(kind: &str, subject: &str, window_start: i64) -> Key {
+    Key::new(
+        format!("{DIRECTORY}THROTTLE#{kind}#{subject}"),
+        format!("W#{window_start}"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

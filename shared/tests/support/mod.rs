@@ -1,7 +1,25 @@
-//! Test support shared by the integration tests: DynamoDB Local tables.
+//! Test support shared by the integration tests: DynamoDB Local tables and a `TestApp` that drives
+//! the real router in-process.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
+use std::any::Any;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use secrecy::SecretString;
+use serde_json::Value;
+use shared::clock::ManualClock;
+use shared::store::Store;
 use shared::store::dynamo::{DynamoStore, create_table};
+use shared::store::embedded::EmbeddedStore;
+use shared::{App, Endpoint};
+use tower::ServiceExt;
+
+/// The signing key every TestApp uses.
+pub const JWT_SECRET: &str = "test-signing-key-of-at-least-32-bytes!";
 
 /// A fresh table on DynamoDB Local, or `None` (the test returns early) when DynamoDB Local is not
 /// configured. `scripts/test` starts it and sets `INSIGHTS_REQUIRE_DYNAMODB=1`, so there a missing
@@ -17,12 +35,132 @@ pub async fn dynamo_table(purpose: &str) -> Option<DynamoStore> {
     }
     let sdk = shared::config::aws().await;
     let client = aws_sdk_dynamodb::Client::new(&sdk);
-    let mut b = [0u8; 6];
-    getrandom::fill(&mut b).unwrap();
-    let name = format!(
-        "insights-{purpose}-{}",
-        b.iter().map(|x| format!("{x:02x}")).collect::<String>()
-    );
+    let name = format!("insights-{purpose}-{}", random_hex(6));
     create_table(&client, &name).await.unwrap();
     Some(DynamoStore::new(client, name))
+}
+
+pub fn random_hex(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    getrandom::fill(&mut b).unwrap();
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The service's router over a fresh store, driven with `oneshot` requests.
+pub struct TestApp {
+    pub app: App,
+    pub clock: Arc<ManualClock>,
+    router: Router,
+    _guard: Box<dyn Any + Send + Sync>,
+}
+
+/// A response: status, headers, JSON body (`Value::Null` when empty or not JSON).
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub json: Value,
+    pub raw: Vec<u8>,
+}
+
+impl TestApp {
+    pub async fn embedded() -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+        TestApp::over(store, Box::new(dir))
+    }
+
+    pub async fn dynamodb() -> Option<TestApp> {
+        let store = Arc::new(dynamo_table("api").await?);
+        Some(TestApp::over(store, Box::new(())))
+    }
+
+    /// Both backends: the embedded one always, DynamoDB Local when it runs.
+    pub async fn every_backend() -> Vec<TestApp> {
+        let mut v = vec![TestApp::embedded().await];
+        v.extend(TestApp::dynamodb().await);
+        v
+    }
+
+    fn over(store: Arc<dyn Store>, guard: Box<dyn Any + Send + Sync>) -> TestApp {
+        let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+        let app = App::new(store, &SecretString::from(JWT_SECRET), clock.clone());
+        let router = shared::http::router(app.clone(), Endpoint::ALL);
+        TestApp {
+            app,
+            clock,
+            router,
+            _guard: guard,
+        }
+    }
+
+    pub fn backend(&self) -> &'static str {
+        self.app.store.backend_name()
+    }
+
+    pub async fn send(&self, req: Request<Body>) -> Answer {
+        let res = self.router.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let raw = res.into_body().collect().await.unwrap().to_bytes().to_vec();
+        let json = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+        Answer {
+            status,
+            headers,
+            json,
+            raw,
+        }
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Body>,
+    ) -> Answer {
+        let mut b = Request::builder().method(method).uri(path);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        self.send(b.body(body.into()).unwrap()).await
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Answer {
+        self.request(
+            Method::POST,
+            path,
+            &[("content-type", "application/json")],
+            body.to_string(),
+        )
+        .await
+    }
+
+    pub async fn get_with_token(&self, path: &str, token: &str) -> Answer {
+        let auth = format!("Bearer {token}");
+        self.request(
+            Method::GET,
+            path,
+            &[("authorization", &auth)],
+            Body::empty(),
+        )
+        .await
+    }
+
+    /// Registers a tenant with a fresh email and shop; returns the 201 body.
+    pub async fn register(&self) -> Value {
+        let tag = random_hex(5);
+        let a = self
+            .post_json(
+                "/auth/register",
+                &serde_json::json!({
+                    "name": format!("Shop {tag}"),
+                    "email": format!("owner-{tag}@example.com"),
+                    "password": "correct horse battery",
+                    "shop_domain": format!("shop-{tag}.myshopify.com"),
+                }),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::CREATED, "{}", a.json);
+        a.json
+    }
 }

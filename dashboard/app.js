@@ -1,0 +1,729 @@
+// Shopify Insights merchant dashboard: sign-up, log-in and the shop's metrics, served at / with no
+// build step. Plain ES module, no dependencies, no network access beyond this origin's API.
+//
+// Rules kept throughout:
+// - Ids (64-bit) and money (decimal strings) are displayed exactly as the API sent them. Revenue is
+//   turned into a Number only to place pixels in the chart, never to show a value.
+// - API data reaches the page only through textContent / attributes, never as HTML.
+
+const TOKEN_KEY = 'insights.token';
+const SHOP_KEY = 'insights.shop';
+const ORDERS_PAGE_SIZE = 25;
+const TOP_CUSTOMERS = 10;
+const MAX_RANGE_DAYS = 366;
+const SVG_NS = 'http://www.w3.org/2000/svg';
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  token: null,
+  currency: null,
+  range: null, // { from, to } as YYYY-MM-DD
+  cursor: null, // cursor of the page on screen (null = first page)
+  cursorStack: [], // cursors of the pages before it, for "Previous"
+  nextCursor: null,
+  days: [],
+  ordersSeq: 0,
+  pending: 0,
+  failed: false,
+  generation: 0, // bumped on log-in/log-out so late answers for an old session are dropped
+};
+
+// ---------------------------------------------------------------------------------------------
+// API
+
+class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/** Thrown after a 401 on a dashboard call: the page has already gone back to the login view. */
+class SessionEnded extends Error {}
+
+async function api(path, { method = 'GET', body, auth = true } = {}) {
+  const headers = { Accept: 'application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (auth && state.token) headers.Authorization = `Bearer ${state.token}`;
+  let res;
+  try {
+    res = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      cache: 'no-store',
+      credentials: 'same-origin',
+    });
+  } catch {
+    throw new ApiError(0, 'network_error', 'Cannot reach the server. Check that it is running and try again.');
+  }
+  const text = await res.text();
+  let data = null;
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = null;
+    }
+  }
+  if (!res.ok) {
+    const err = data && typeof data === 'object' ? data.error : null;
+    const message = err && typeof err.message === 'string' && err.message
+      ? err.message
+      : `The server answered ${res.status}${res.statusText ? ` ${res.statusText}` : ''}.`;
+    throw new ApiError(res.status, (err && err.code) || 'http_error', message);
+  }
+  if (data === null || typeof data !== 'object') {
+    throw new ApiError(res.status, 'bad_response', 'The server sent an answer this page does not understand.');
+  }
+  return data;
+}
+
+/** A call made on behalf of the logged-in merchant: a 401 ends the session. */
+async function dashboardApi(path) {
+  const generation = state.generation;
+  try {
+    const data = await api(path);
+    if (generation !== state.generation) throw new SessionEnded();
+    return data;
+  } catch (e) {
+    if (generation !== state.generation) throw new SessionEnded();
+    if (e instanceof ApiError && e.status === 401) {
+      endSession();
+      showError('Your session has ended. Please log in again.');
+      throw new SessionEnded();
+    }
+    throw e;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers
+
+function showError(message) {
+  const box = $('error');
+  box.textContent = message;
+  box.hidden = false;
+  box.scrollIntoView({ block: 'nearest' });
+}
+
+function clearError() {
+  const box = $('error');
+  box.textContent = '';
+  box.hidden = true;
+}
+
+function showNotice(message) {
+  const box = $('notice');
+  box.textContent = message;
+  box.hidden = !message;
+}
+
+function reportError(e) {
+  if (e instanceof SessionEnded) return;
+  if (e instanceof ApiError) showError(e.message);
+  else {
+    console.error(e);
+    showError('Something went wrong on this page. Reload it and try again.');
+  }
+}
+
+/** "<amount> <currency>" with the amount exactly as the API sent it. */
+function money(amount, currency) {
+  if (amount === null || amount === undefined || amount === '') return '—';
+  const a = String(amount);
+  return currency ? `${a} ${currency}` : a;
+}
+
+/** Like money(), with the currency in its own span for styling; textContent stays the same. */
+function setMoney(node, amount, currency) {
+  if (amount === null || amount === undefined || amount === '' || !currency) {
+    node.textContent = money(amount, currency);
+    return;
+  }
+  node.replaceChildren(el('span', { class: 'amount' }, String(amount)), ' ', el('span', { class: 'currency' }, currency));
+}
+
+function count(value) {
+  return value === null || value === undefined ? '—' : String(value);
+}
+
+function pad2(n) {
+  return String(n).padStart(2, '0');
+}
+
+/** Local calendar date as YYYY-MM-DD (not toISOString, which is UTC). */
+function isoDate(d) {
+  return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())}`;
+}
+
+function parseIsoDate(s) {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(s || '');
+  if (!m) return null;
+  return { y: Number(m[1]), m: Number(m[2]), d: Number(m[3]), utc: Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])) };
+}
+
+function defaultRange() {
+  const today = new Date();
+  const from = new Date(today.getFullYear(), today.getMonth(), today.getDate() - 29);
+  return { from: isoDate(from), to: isoDate(today) };
+}
+
+/** Parses a decimal string for chart geometry only. Never displayed. */
+function amountForGeometry(s) {
+  const n = Number.parseFloat(String(s));
+  return Number.isFinite(n) && n > 0 ? n : 0;
+}
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === 'class') node.className = v;
+    else if (k === 'dataset') Object.assign(node.dataset, v);
+    else node.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const c of children) {
+    if (c === null || c === undefined) continue;
+    node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return node;
+}
+
+function svg(tag, attrs = {}, ...children) {
+  const node = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined) continue;
+    node.setAttribute(k, String(v));
+  }
+  for (const c of children) {
+    if (c === null || c === undefined) continue;
+    node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return node;
+}
+
+function setBusy(button, busy, busyLabel) {
+  if (busy) {
+    button.dataset.label = button.textContent;
+    button.textContent = busyLabel;
+    button.disabled = true;
+  } else {
+    if (button.dataset.label) button.textContent = button.dataset.label;
+    button.disabled = false;
+  }
+}
+
+/** Tracks in-flight dashboard loads in data-state (idle | loading | ready | error) for tests. */
+async function track(promise) {
+  const view = $('dashboard-view');
+  state.pending += 1;
+  view.dataset.state = 'loading';
+  view.setAttribute('aria-busy', 'true');
+  try {
+    await promise;
+  } catch (e) {
+    if (!(e instanceof SessionEnded)) state.failed = true;
+    reportError(e);
+  } finally {
+    state.pending -= 1;
+    if (state.pending === 0) {
+      view.dataset.state = state.failed ? 'error' : 'ready';
+      view.removeAttribute('aria-busy');
+      state.failed = false;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Views
+
+function showAuth(which) {
+  $('dashboard-view').hidden = true;
+  $('session').hidden = true;
+  $('auth-view').hidden = false;
+  const register = which === 'register';
+  $('login-form').hidden = register;
+  $('register-form').hidden = !register;
+  const first = register ? $('register-name') : $('login-email');
+  if (!first.value) first.focus();
+}
+
+function showDashboard() {
+  $('auth-view').hidden = true;
+  $('dashboard-view').hidden = false;
+  $('session').hidden = false;
+  $('session-shop').textContent = sessionStorage.getItem(SHOP_KEY) || '';
+  $('webhook-url').textContent = `${window.location.origin}/webhooks`;
+}
+
+function startSession(token, tenant) {
+  state.generation += 1;
+  state.token = token;
+  sessionStorage.setItem(TOKEN_KEY, token);
+  if (tenant && tenant.shop_domain) sessionStorage.setItem(SHOP_KEY, tenant.shop_domain);
+  else sessionStorage.removeItem(SHOP_KEY);
+  resetDashboard();
+  showDashboard();
+  loadDashboard();
+}
+
+function endSession() {
+  state.generation += 1;
+  state.token = null;
+  sessionStorage.removeItem(TOKEN_KEY);
+  sessionStorage.removeItem(SHOP_KEY);
+  resetDashboard();
+  hideApiKey();
+  showNotice('');
+  showAuth('login');
+}
+
+function resetDashboard() {
+  state.currency = null;
+  state.range = null;
+  state.cursor = null;
+  state.cursorStack = [];
+  state.nextCursor = null;
+  state.days = [];
+  for (const id of ['metric-customers', 'metric-orders', 'metric-products', 'metric-revenue', 'metric-aov']) {
+    $(id).textContent = '–';
+  }
+  $('empty-state').hidden = true;
+  $('legend-currency').textContent = '';
+  $('orders-table').tBodies[0].replaceChildren();
+  $('top-customers-table').tBodies[0].replaceChildren();
+  $('days-table').tBodies[0].replaceChildren();
+  $('orders-prev').disabled = true;
+  $('orders-next').disabled = true;
+  $('orders-page').textContent = 'Page 1';
+  $('orders-range').textContent = '';
+  const chart = $('chart');
+  chart.replaceChildren(
+    svg('title', { id: 'chart-title' }, 'Orders and revenue by day'),
+    svg('desc', { id: 'chart-desc' }, 'Loading…'),
+  );
+  delete chart.dataset.from;
+  delete chart.dataset.to;
+  delete chart.dataset.days;
+  const view = $('dashboard-view');
+  view.dataset.state = 'idle';
+}
+
+function showApiKey(key) {
+  $('api-key').textContent = key;
+  $('api-key-panel').hidden = false;
+}
+
+function hideApiKey() {
+  $('api-key').textContent = '';
+  $('api-key-panel').hidden = true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dashboard loading
+
+function loadDashboard() {
+  const range = state.range || defaultRange();
+  state.range = range;
+  $('range-from').value = range.from;
+  $('range-to').value = range.to;
+  return track((async () => {
+    const seq = ++state.ordersSeq;
+    const [metrics, top, orders] = await Promise.all([
+      dashboardApi('/dashboard/metrics'),
+      dashboardApi(`/dashboard/top-customers?limit=${TOP_CUSTOMERS}`),
+      dashboardApi(ordersUrl()),
+    ]);
+    // Metrics first: they carry the currency every other amount is shown in.
+    renderMetrics(metrics);
+    renderTopCustomers(top);
+    if (seq === state.ordersSeq) renderOrdersPage(orders);
+  })());
+}
+
+function ordersUrl() {
+  const q = new URLSearchParams({ from: state.range.from, to: state.range.to, limit: String(ORDERS_PAGE_SIZE) });
+  if (state.cursor !== null) q.set('cursor', state.cursor);
+  return `/dashboard/orders-by-date?${q}`;
+}
+
+function loadOrders() {
+  // Only the latest request may draw: answers to an earlier range or page are dropped.
+  const seq = ++state.ordersSeq;
+  return track(dashboardApi(ordersUrl()).then((data) => {
+    if (seq === state.ordersSeq) renderOrdersPage(data);
+  }));
+}
+
+function renderMetrics(m) {
+  state.currency = m.currency ?? null;
+  $('metric-customers').textContent = count(m.customers);
+  $('metric-orders').textContent = count(m.orders);
+  $('metric-products').textContent = count(m.products);
+  setMoney($('metric-revenue'), m.revenue, state.currency);
+  setMoney($('metric-aov'), m.average_order_value, state.currency);
+  $('legend-currency').textContent = state.currency ? ` (${state.currency})` : '';
+  $('empty-state').hidden = String(m.orders) !== '0';
+}
+
+function renderOrdersPage(data) {
+  state.days = Array.isArray(data.days) ? data.days : [];
+  state.nextCursor = data.next_cursor ?? null;
+  renderChart(state.days, data.from ?? state.range.from, data.to ?? state.range.to);
+  renderDaysTable(state.days);
+  renderOrders(Array.isArray(data.orders) ? data.orders : []);
+  $('orders-range').textContent = `${data.from ?? state.range.from} to ${data.to ?? state.range.to}`;
+  $('orders-prev').disabled = state.cursorStack.length === 0;
+  $('orders-next').disabled = state.nextCursor === null;
+  $('orders-page').textContent = `Page ${state.cursorStack.length + 1}`;
+}
+
+function formatTimestamp(ts) {
+  // RFC 3339 shown as "YYYY-MM-DD HH:MM" in the offset Shopify sent; no Date round trip.
+  const m = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})/.exec(ts || '');
+  return m ? `${m[1]} ${m[2]}` : (ts || '—');
+}
+
+function renderOrders(orders) {
+  const body = $('orders-table').tBodies[0];
+  if (orders.length === 0) {
+    body.replaceChildren(el('tr', { class: 'empty-row' },
+      el('td', { colspan: 6 }, 'No orders in this date range.')));
+    return;
+  }
+  body.replaceChildren(...orders.map((o) => {
+    const status = el('td', {},
+      o.financial_status ? el('span', { class: `badge status-${String(o.financial_status).replace(/[^a-z_]/gi, '')}` }, String(o.financial_status).replace(/_/g, ' ')) : null,
+      o.cancelled ? el('span', { class: 'badge cancelled' }, 'cancelled') : null);
+    if (!o.financial_status && !o.cancelled) status.textContent = '—';
+    return el('tr', { dataset: { orderId: String(o.id) } },
+      el('td', { class: 'strong' }, o.name || '—'),
+      el('td', { class: 'nowrap' }, el('time', { datetime: o.created_at, title: o.created_at }, formatTimestamp(o.created_at))),
+      el('td', { class: 'num nowrap' }, money(o.total_price, o.currency ?? state.currency)),
+      status,
+      el('td', { class: 'mono' }, String(o.id)),
+      el('td', { class: 'mono' }, o.customer_id === null || o.customer_id === undefined ? '—' : String(o.customer_id)));
+  }));
+}
+
+function renderTopCustomers(data) {
+  const customers = Array.isArray(data.customers) ? data.customers : [];
+  const body = $('top-customers-table').tBodies[0];
+  if (customers.length === 0) {
+    body.replaceChildren(el('tr', { class: 'empty-row' }, el('td', { colspan: 4 }, 'No customers yet.')));
+    return;
+  }
+  body.replaceChildren(...customers.map((c) => el('tr', { dataset: { customerId: String(c.id) } },
+    el('td', { class: 'strong' }, c.name || '—'),
+    el('td', { class: 'col-email' }, c.email || '—'),
+    el('td', { class: 'num' }, count(c.orders)),
+    el('td', { class: 'num nowrap' }, money(c.total_spent, state.currency)))));
+}
+
+function renderDaysTable(days) {
+  const body = $('days-table').tBodies[0];
+  body.replaceChildren(...days.map((d) => el('tr', {},
+    el('td', {}, d.date),
+    el('td', { class: 'num' }, count(d.orders)),
+    el('td', { class: 'num' }, money(d.revenue, state.currency)))));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Chart: one group per day (bar = orders, point on the line = revenue), drawn as inline SVG.
+
+function niceStep(max, ticks) {
+  const raw = Math.max(1, max) / ticks;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  for (const f of [1, 2, 5, 10]) {
+    if (f * mag >= raw) return Math.max(1, f * mag);
+  }
+  return Math.max(1, 10 * mag);
+}
+
+function dayLabel(date, withYear) {
+  const p = parseIsoDate(date);
+  if (!p) return date;
+  return withYear ? date : `${MONTHS[p.m - 1]} ${p.d}`;
+}
+
+function plural(n, one, many) {
+  return `${n} ${String(n) === '1' ? one : many}`;
+}
+
+function renderChart(days, from, to) {
+  const chart = $('chart');
+  const wrap = $('chart-wrap');
+  const width = Math.max(300, Math.floor(wrap.clientWidth || 720));
+  const height = width < 560 ? 240 : 300;
+  const n = days.length;
+  const currency = state.currency;
+
+  const counts = days.map((d) => Number(d.orders) || 0);
+  const revenue = days.map((d) => amountForGeometry(d.revenue));
+  let peak = -1;
+  revenue.forEach((r, i) => { if (r > 0 && (peak < 0 || r > revenue[peak])) peak = i; });
+  const peakLabel = peak >= 0 ? String(days[peak].revenue) : '0';
+  const maxRevenue = peak >= 0 ? revenue[peak] : 0;
+
+  const step = niceStep(Math.max(0, ...counts, 0), 4);
+  const maxCount = step * Math.max(1, Math.ceil(Math.max(0, ...counts) / step));
+
+  const margin = {
+    top: 18,
+    right: Math.max(44, peakLabel.length * 7 + 16),
+    bottom: 30,
+    left: Math.max(36, String(maxCount).length * 7 + 18),
+  };
+  const pw = width - margin.left - margin.right;
+  const ph = height - margin.top - margin.bottom;
+  const slot = n > 0 ? pw / n : pw;
+  const barWidth = slot >= 4 ? slot * 0.68 : Math.max(1, slot);
+  const yCount = (c) => margin.top + ph - (c / maxCount) * ph;
+  const yRevenue = (r) => margin.top + ph - (maxRevenue > 0 ? (r / maxRevenue) * ph : 0);
+  const xCenter = (i) => margin.left + slot * i + slot / 2;
+  const multiYear = (parseIsoDate(from)?.y ?? 0) !== (parseIsoDate(to)?.y ?? 0);
+
+  const totalOrders = counts.reduce((a, b) => a + b, 0);
+  const nodes = [
+    svg('title', { id: 'chart-title' }, `Orders and revenue by day, ${from} to ${to}`),
+    svg('desc', { id: 'chart-desc' },
+      `${plural(n, 'day', 'days')}, ${plural(totalOrders, 'order', 'orders')} in total. `
+      + `Bars show orders per day; the line shows revenue${currency ? ` in ${currency}` : ''}, peaking at ${money(peakLabel, currency)}.`),
+  ];
+
+  // Grid and left axis (orders).
+  const grid = svg('g', { class: 'grid', 'aria-hidden': 'true' });
+  for (let v = 0; v <= maxCount; v += step) {
+    const y = yCount(v);
+    grid.append(
+      svg('line', { x1: margin.left, x2: margin.left + pw, y1: y, y2: y }),
+      svg('text', { class: 'axis-label', x: margin.left - 8, y: y + 4, 'text-anchor': 'end' }, String(v)),
+    );
+  }
+  // Right axis (revenue): 0 and the peak day's amount, exactly as sent by the API.
+  grid.append(
+    svg('text', { class: 'axis-label revenue', x: margin.left + pw + 8, y: yRevenue(0) + 4 }, '0'),
+  );
+  if (peak >= 0) {
+    grid.append(
+      svg('line', { class: 'peak', x1: margin.left, x2: margin.left + pw, y1: yRevenue(maxRevenue), y2: yRevenue(maxRevenue) }),
+      svg('text', { class: 'axis-label revenue', x: margin.left + pw + 8, y: yRevenue(maxRevenue) + 4 }, peakLabel),
+    );
+  }
+  nodes.push(grid);
+
+  // X labels: as many as fit without overlapping.
+  const labelEvery = Math.max(1, Math.ceil((multiYear ? 86 : 52) / Math.max(slot, 0.001)));
+  const xAxis = svg('g', { class: 'x-axis', 'aria-hidden': 'true' });
+  days.forEach((d, i) => {
+    if (i % labelEvery !== 0) return;
+    xAxis.append(svg('text', { class: 'axis-label', x: xCenter(i), y: margin.top + ph + 18, 'text-anchor': 'middle' }, dayLabel(d.date, multiYear)));
+  });
+  xAxis.append(svg('line', { class: 'baseline', x1: margin.left, x2: margin.left + pw, y1: margin.top + ph, y2: margin.top + ph }));
+  nodes.push(xAxis);
+
+  // One group per day: its title names the day; the transparent hit area makes the whole column
+  // hoverable. The revenue line and its points ignore the pointer so they never hide a title.
+  const bars = svg('g', { class: 'days' });
+  days.forEach((d, i) => {
+    const label = `${d.date}: ${plural(count(d.orders), 'order', 'orders')}, revenue ${money(d.revenue, currency)}`;
+    const y = yCount(counts[i]);
+    bars.append(svg('g', {
+      class: 'bar-group', 'data-testid': 'chart-day', 'data-date': d.date, role: 'img', 'aria-label': label,
+    },
+    svg('title', {}, label),
+    svg('rect', { class: 'hit', x: margin.left + slot * i, y: margin.top, width: slot, height: ph }),
+    svg('rect', {
+      class: 'bar', x: xCenter(i) - barWidth / 2, y, width: barWidth, height: Math.max(0, margin.top + ph - y), rx: barWidth > 6 ? 2 : 0,
+    })));
+  });
+  nodes.push(bars);
+
+  if (n > 0) {
+    const points = revenue.map((r, i) => `${xCenter(i).toFixed(1)},${yRevenue(r).toFixed(1)}`).join(' ');
+    nodes.push(svg('polyline', { class: 'revenue-line', points, 'aria-hidden': 'true' }));
+    if (n <= 62) {
+      const dots = svg('g', { class: 'points', 'aria-hidden': 'true' });
+      revenue.forEach((r, i) => dots.append(svg('circle', { cx: xCenter(i), cy: yRevenue(r), r: n <= 31 ? 3 : 2 })));
+      nodes.push(dots);
+    }
+  }
+
+  chart.setAttribute('viewBox', `0 0 ${width} ${height}`);
+  chart.setAttribute('width', String(width));
+  chart.setAttribute('height', String(height));
+  chart.dataset.from = from;
+  chart.dataset.to = to;
+  chart.dataset.days = String(n);
+  chart.replaceChildren(...nodes);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events
+
+function normaliseShop(value) {
+  return value.trim().toLowerCase().replace(/^https?:\/\//, '').replace(/\/+$/, '');
+}
+
+async function onLogin(event) {
+  event.preventDefault();
+  clearError();
+  showNotice('');
+  const button = $('login-submit');
+  setBusy(button, true, 'Logging in…');
+  try {
+    const data = await api('/auth/login', {
+      method: 'POST',
+      auth: false,
+      body: { email: $('login-email').value.trim(), password: $('login-password').value },
+    });
+    $('login-password').value = '';
+    hideApiKey();
+    startSession(data.token, data.tenant);
+  } catch (e) {
+    reportError(e);
+  } finally {
+    setBusy(button, false);
+  }
+}
+
+async function onRegister(event) {
+  event.preventDefault();
+  clearError();
+  showNotice('');
+  const button = $('register-submit');
+  setBusy(button, true, 'Creating account…');
+  try {
+    const data = await api('/auth/register', {
+      method: 'POST',
+      auth: false,
+      body: {
+        name: $('register-name').value.trim(),
+        email: $('register-email').value.trim(),
+        password: $('register-password').value,
+        shop_domain: normaliseShop($('register-shop').value),
+      },
+    });
+    $('register-password').value = '';
+    $('login-email').value = data.tenant?.email ?? $('register-email').value.trim();
+    startSession(data.token, data.tenant);
+    if (data.api_key) showApiKey(data.api_key);
+  } catch (e) {
+    reportError(e);
+  } finally {
+    setBusy(button, false);
+  }
+}
+
+function onRangeApply(event) {
+  event.preventDefault();
+  clearError();
+  const from = $('range-from').value;
+  const to = $('range-to').value;
+  const f = parseIsoDate(from);
+  const t = parseIsoDate(to);
+  if (!f || !t) {
+    showError('Choose both a start and an end date.');
+    return;
+  }
+  if (f.utc > t.utc) {
+    showError('The start date must be on or before the end date.');
+    return;
+  }
+  if ((t.utc - f.utc) / 86400000 + 1 > MAX_RANGE_DAYS) {
+    showError(`Choose a range of at most ${MAX_RANGE_DAYS} days.`);
+    return;
+  }
+  state.range = { from, to };
+  state.cursor = null;
+  state.cursorStack = [];
+  loadOrders();
+}
+
+function onNext() {
+  if (state.nextCursor === null) return;
+  clearError();
+  state.cursorStack.push(state.cursor);
+  state.cursor = state.nextCursor;
+  $('orders-next').disabled = true;
+  loadOrders().then(() => {
+    // If the page failed to load, stay where we were.
+    if ($('dashboard-view').dataset.state === 'error' && state.cursorStack.length) {
+      state.cursor = state.cursorStack.pop();
+      $('orders-next').disabled = state.nextCursor === null;
+    }
+  });
+}
+
+function onPrev() {
+  if (state.cursorStack.length === 0) return;
+  clearError();
+  state.cursor = state.cursorStack.pop();
+  $('orders-prev').disabled = true;
+  loadOrders();
+}
+
+async function onCopyKey() {
+  const key = $('api-key').textContent;
+  const button = $('api-key-copy');
+  try {
+    await navigator.clipboard.writeText(key);
+    button.textContent = 'Copied';
+  } catch {
+    const range = document.createRange();
+    range.selectNodeContents($('api-key'));
+    const sel = window.getSelection();
+    sel.removeAllRanges();
+    sel.addRange(range);
+    button.textContent = 'Selected: press Ctrl+C';
+  }
+  setTimeout(() => { button.textContent = 'Copy'; }, 2500);
+}
+
+let lastWidth = 0;
+function onResize() {
+  const width = Math.floor($('chart-wrap').clientWidth);
+  if (width === lastWidth || $('dashboard-view').hidden || !$('chart').dataset.from) return;
+  lastWidth = width;
+  renderChart(state.days, $('chart').dataset.from, $('chart').dataset.to);
+}
+
+function init() {
+  $('login-form').addEventListener('submit', onLogin);
+  $('register-form').addEventListener('submit', onRegister);
+  $('show-register').addEventListener('click', (e) => { e.preventDefault(); clearError(); showAuth('register'); });
+  $('show-login').addEventListener('click', (e) => { e.preventDefault(); clearError(); showAuth('login'); });
+  $('logout').addEventListener('click', () => {
+    clearError();
+    endSession();
+    showNotice('You have logged out.');
+  });
+  $('range-form').addEventListener('submit', onRangeApply);
+  $('orders-next').addEventListener('click', onNext);
+  $('orders-prev').addEventListener('click', onPrev);
+  $('api-key-copy').addEventListener('click', onCopyKey);
+  $('api-key-dismiss').addEventListener('click', hideApiKey);
+  if (typeof ResizeObserver === 'function') {
+    let timer = 0;
+    new ResizeObserver(() => {
+      clearTimeout(timer);
+      timer = setTimeout(onResize, 120);
+    }).observe($('chart-wrap'));
+  }
+
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token) {
+    state.token = token;
+    resetDashboard();
+    showDashboard();
+    loadDashboard();
+  } else {
+    showAuth(window.location.hash === '#register' ? 'register' : 'login');
+  }
+}
+
+init();

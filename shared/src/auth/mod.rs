@@ -1,0 +1,236 @@
+//! Onboarding and authentication: registration, login, tokens, API keys, login throttling.
+//!
+//! The use cases here know neither HTTP nor AWS; `http::auth` parses requests into the parsed
+//! types they take and maps [`AuthError`] to statuses.
+
+pub mod api_key;
+pub mod password;
+pub mod throttle;
+pub mod token;
+
+use secrecy::SecretString;
+
+use crate::App;
+use crate::domain::{Email, Password, ShopDomain, Tenant, TenantId, TenantName};
+use crate::store::codec::{from_item, to_item};
+use crate::store::keys::{Directory, TenantItem};
+use crate::store::{Attr, Condition, Item, PK, SK, StoreError, WriteOp};
+
+/// Why an auth use case refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    #[error("this shop is already registered")]
+    ShopTaken,
+    #[error("email or password is wrong")]
+    InvalidCredentials,
+    #[error("too many failed logins")]
+    Throttled { retry_after_seconds: u64 },
+    #[error("credentials missing or invalid")]
+    Unauthorized,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("internal failure: {0}")]
+    Internal(&'static str),
+}
+
+/// What registration asks for, parsed.
+#[derive(Debug)]
+pub struct Registration {
+    pub name: TenantName,
+    pub email: Email,
+    pub password: Password,
+    pub shop_domain: ShopDomain,
+}
+
+/// A new tenant with its one-time API key and a first token.
+pub struct Registered {
+    pub tenant: Tenant,
+    pub api_key: String,
+    pub token: String,
+    pub expires_in: i64,
+}
+
+/// A successful login.
+pub struct LoggedIn {
+    pub tenant: Tenant,
+    pub token: String,
+    pub expires_in: i64,
+}
+
+fn directory_item(entry: &Directory, tenant: TenantId) -> Item {
+    let key = entry.key();
+    Item::from([
+        (PK.to_owned(), Attr::S(key.pk)),
+        (SK.to_owned(), Attr::S(key.sk)),
+        ("tenant".to_owned(), Attr::from(tenant.get())),
+    ])
+}
+
+/// Creates the tenant. The profile, the email claim, the shop claim and the API key go in one
+/// atomic batch, each conditioned on not existing, so two concurrent registrations of one email or
+/// one shop can never both succeed.
+pub async fn register(app: &App, r: Registration) -> Result<Registered, AuthError> {
+    let pw = r.password.expose().to_owned();
+    let password_hash = tokio::task::spawn_blocking(move || password::hash(&pw))
+        .await
+        .map_err(|_| AuthError::Internal("hashing task failed"))?
+        .map_err(|_| AuthError::Internal("hashing failed"))?;
+    // A fresh tenant id or API key colliding with an existing one is astronomically unlikely;
+    // if it happens the condition catches it and we draw again.
+    for _ in 0..3 {
+        let id = TenantId::random().map_err(|_| AuthError::Internal("no randomness"))?;
+        let (api_key, key_hash) =
+            api_key::generate().map_err(|_| AuthError::Internal("no randomness"))?;
+        let tenant = Tenant {
+            id,
+            name: r.name.as_str().to_owned(),
+            email: r.email.as_str().to_owned(),
+            shop_domain: r.shop_domain.as_str().to_owned(),
+            created_at: app.clock.now(),
+            password_hash: password_hash.clone(),
+        };
+        let mut profile = to_item(&tenant)?;
+        let key = TenantItem::Profile.key(id);
+        profile.insert(PK.into(), Attr::S(key.pk));
+        profile.insert(SK.into(), Attr::S(key.sk));
+        // Every write: only if nothing is there yet (attribute_not_exists(pk)).
+        let claim = |item: Item| WriteOp::Put {
+            item,
+            condition: Some(Condition::NotExists),
+        };
+        let ops = vec![
+            claim(profile),
+            claim(directory_item(&Directory::Email(tenant.email.clone()), id)),
+            claim(directory_item(
+                &Directory::Shop(tenant.shop_domain.clone()),
+                id,
+            )),
+            claim(directory_item(&Directory::ApiKey(key_hash), id)),
+        ];
+        match app.store.write(ops).await {
+            Ok(()) => {
+                let (token, expires_in) = app
+                    .tokens
+                    .issue(id, app.clock.now())
+                    .map_err(|_| AuthError::Internal("token signing failed"))?;
+                tracing::info!(tenant = %id, "tenant registered");
+                return Ok(Registered {
+                    tenant,
+                    api_key,
+                    token,
+                    expires_in,
+                });
+            }
+            Err(StoreError::ConditionFailed { index: 1 }) => return Err(AuthError::EmailTaken),
+            Err(StoreError::ConditionFailed { index: 2 }) => return Err(AuthError::ShopTaken),
+            Err(StoreError::ConditionFailed { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(AuthError::Internal("could not draw a unique tenant id"))
+}
+
+/// Logs in by email and password. An unknown email and a wrong password are indistinguishable:
+/// same error, same work (a full Argon2 verification either way). `client` is the caller's
+/// address, for the per-client throttle.
+pub async fn login(
+    app: &App,
+    email: &str,
+    password: SecretString,
+    client: &str,
+) -> Result<LoggedIn, AuthError> {
+    use secrecy::ExposeSecret;
+    let now = app.clock.now();
+    // A malformed email cannot have an account; it is throttled and refused like any other.
+    let email_key = Email::parse(email)
+        .map(|e| e.as_str().to_owned())
+        .unwrap_or_else(|_| email.trim().to_lowercase());
+    let subjects = [
+        throttle::Subject::email(&email_key),
+        throttle::Subject::client(client),
+    ];
+    for s in &subjects {
+        if let Err(wait) = throttle::check(app.store.as_ref(), now, s).await? {
+            tracing::warn!("login throttled");
+            return Err(AuthError::Throttled {
+                retry_after_seconds: wait,
+            });
+        }
+    }
+    let tenant = find_by_email(app, &email_key).await?;
+    let pw = password.expose_secret().to_owned();
+    let hash = tenant.as_ref().map(|t| t.password_hash.clone());
+    let ok = tokio::task::spawn_blocking(move || match hash {
+        Some(h) => password::verify(&pw, &h),
+        None => {
+            password::verify_against_nothing(&pw);
+            false
+        }
+    })
+    .await
+    .map_err(|_| AuthError::Internal("verification task failed"))?;
+    match (ok, tenant) {
+        (true, Some(tenant)) => {
+            let (token, expires_in) = app
+                .tokens
+                .issue(tenant.id, now)
+                .map_err(|_| AuthError::Internal("token signing failed"))?;
+            tracing::info!(tenant = %tenant.id, "login");
+            Ok(LoggedIn {
+                tenant,
+                token,
+                expires_in,
+            })
+        }
+        _ => {
+            for s in &subjects {
+                throttle::record_failure(app.store.as_ref(), now, s).await?;
+            }
+            tracing::info!("login refused");
+            Err(AuthError::InvalidCredentials)
+        }
+    }
+}
+
+async fn find_by_email(app: &App, email: &str) -> Result<Option<Tenant>, AuthError> {
+    let Some(entry) = app
+        .store
+        .get(&Directory::Email(email.to_owned()).key())
+        .await?
+    else {
+        return Ok(None);
+    };
+    let Some(id) = directory_tenant(&entry) else {
+        return Ok(None);
+    };
+    load_tenant(app, id).await
+}
+
+/// The tenant a directory entry points to.
+pub fn directory_tenant(entry: &Item) -> Option<TenantId> {
+    let n = entry.get("tenant")?.as_n()?;
+    u64::try_from(n).ok().map(TenantId::new)
+}
+
+/// A tenant's profile.
+pub async fn load_tenant(app: &App, id: TenantId) -> Result<Option<Tenant>, AuthError> {
+    match app.store.get(&TenantItem::Profile.key(id)).await? {
+        Some(item) => Ok(Some(from_item(&item)?)),
+        None => Ok(None),
+    }
+}
+
+/// The tenant an API key belongs to.
+pub async fn tenant_for_api_key(app: &App, key: &str) -> Result<TenantId, AuthError> {
+    if !api_key::looks_like_key(key) {
+        return Err(AuthError::Unauthorized);
+    }
+    let entry = app
+        .store
+        .get(&Directory::ApiKey(api_key::hash(key)).key())
+        .await?
+        .ok_or(AuthError::Unauthorized)?;
+    directory_tenant(&entry).ok_or(AuthError::Unauthorized)
+}

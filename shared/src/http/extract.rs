@@ -1,0 +1,64 @@
+//! Extractors: the tenant from credentials (and only from credentials), the client's address.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use http::header;
+use http::request::Parts;
+
+use super::ApiError;
+use crate::App;
+use crate::auth;
+use crate::domain::TenantId;
+
+/// The API key header.
+pub const API_KEY_HEADER: &str = "x-api-key";
+
+/// Every tenant endpoint takes a `TenantId`: from `Authorization: Bearer <jwt>` or `X-Api-Key`.
+/// No path, query or body field can name a tenant.
+impl FromRequestParts<App> for TenantId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<TenantId, ApiError> {
+        if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
+            let token = value
+                .to_str()
+                .ok()
+                .and_then(|v| {
+                    let (scheme, rest) = v.split_once(' ')?;
+                    scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+                })
+                .ok_or_else(ApiError::unauthorized)?;
+            return app
+                .tokens
+                .verify(token)
+                .map_err(|_| ApiError::unauthorized());
+        }
+        if let Some(value) = parts.headers.get(API_KEY_HEADER) {
+            let key = value.to_str().map_err(|_| ApiError::unauthorized())?;
+            return Ok(auth::tenant_for_api_key(app, key.trim()).await?);
+        }
+        Err(ApiError::unauthorized())
+    }
+}
+
+/// The caller's address: API Gateway's `sourceIp` in Lambda, the peer address under
+/// `insights serve`. Forwarding headers are not trusted (a client could set them).
+pub struct ClientAddr(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<ClientAddr, Self::Rejection> {
+        use lambda_http::request::RequestContext;
+        if let Some(RequestContext::ApiGatewayV2(ctx)) = parts.extensions.get::<RequestContext>()
+            && let Some(ip) = &ctx.http.source_ip
+        {
+            return Ok(ClientAddr(ip.clone()));
+        }
+        if let Some(ConnectInfo(addr)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+            return Ok(ClientAddr(addr.ip().to_string()));
+        }
+        Ok(ClientAddr("unknown".into()))
+    }
+}
