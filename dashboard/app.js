@@ -414,7 +414,7 @@ function renderTopCustomers(data) {
   const customers = Array.isArray(data.customers) ? data.customers : [];
   const body = $('top-customers-table').tBodies[0];
   if (customers.length === 0) {
-    body.replaceChildren(el('tr', { class: 'empty-row' }, el('td', { colspan: 4 }, 'No customers yet.')));
+    body.replaceChildren(el('tr', { class: 'empty-row' }, el('td', { colspan: 4 }, 'No customers with orders yet.')));
     return;
   }
   body.replaceChildren(...customers.map((c) => el('tr', { dataset: { customerId: String(c.id) } },
@@ -492,7 +492,8 @@ function renderChart(days, from, to) {
     svg('title', { id: 'chart-title' }, `Orders and revenue by day, ${from} to ${to}`),
     svg('desc', { id: 'chart-desc' },
       `${plural(n, 'day', 'days')}, ${plural(totalOrders, 'order', 'orders')} in total. `
-      + `Bars show orders per day; the line shows revenue${currency ? ` in ${currency}` : ''}, peaking at ${money(peakLabel, currency)}.`),
+      + `Bars show orders per day; the line shows revenue${currency ? ` in ${currency}` : ''}`
+      + (peak >= 0 ? `, peaking at ${money(peakLabel, currency)} on ${days[peak].date}.` : ', which is zero on every day.')),
   ];
 
   // Grid and left axis (orders).

@@ -65,3 +65,27 @@ _fake_aws_credentials() {
   export AWS_REGION="${AWS_REGION:-us-east-1}"
   export AWS_EC2_METADATA_DISABLED=true
 }
+
+MOTO_VERSION="5.2.1"
+
+ensure_moto() {
+  if ! command -v moto_server >/dev/null || ! python3 -c 'import moto, flask' 2>/dev/null; then
+    echo "installing moto[server]==$MOTO_VERSION (local EventBridge and Secrets Manager)"
+    python3 -m pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+  fi
+}
+
+# Starts moto in server mode on a free port and points the SDK's EventBridge and Secrets Manager
+# clients at it.
+start_moto() {
+  local port log
+  port=$(free_port)
+  log="${TMPDIR:-/tmp}/moto-$port.log"
+  moto_server -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+  _started_pids+=($!)
+  wait_for_port "$port" 60 || { cat "$log" >&2; return 1; }
+  echo "moto listening on 127.0.0.1:$port (log: $log)"
+  export AWS_ENDPOINT_URL_SECRETS_MANAGER="http://127.0.0.1:$port"
+  export AWS_ENDPOINT_URL_EVENTBRIDGE="http://127.0.0.1:$port"
+  _fake_aws_credentials
+}
