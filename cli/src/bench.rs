@@ -46,7 +46,11 @@ pub async fn run(b: Bench) -> Result<(), super::CliError> {
                     Backend::Dynamodb => {
                         let sdk = shared::config::aws().await;
                         let client = aws_sdk_dynamodb::Client::new(&sdk);
-                        let table = format!("insights-bench-{}", std::process::id());
+                        // A table per run: every run starts from empty partitions.
+                        let table = format!(
+                            "insights-bench-{}",
+                            dir.file_name().and_then(|n| n.to_str()).unwrap_or("run")
+                        );
                         create_table(&client, &table).await?;
                         Arc::new(DynamoStore::new(client, table))
                     }
