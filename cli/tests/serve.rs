@@ -67,9 +67,15 @@ async fn serve_answers_health_logs_where_it_is_and_keeps_accounts_across_a_sigte
     let http = reqwest::Client::new();
 
     let server = start(dir.path());
-    assert!(server.first_line.contains(&server.base), "{}", server.first_line);
     assert!(
-        server.first_line.contains(&dir.path().display().to_string()),
+        server.first_line.contains(&server.base),
+        "{}",
+        server.first_line
+    );
+    assert!(
+        server
+            .first_line
+            .contains(&dir.path().display().to_string()),
         "{}",
         server.first_line
     );

@@ -16,7 +16,9 @@ async fn client() -> Option<aws_sdk_secretsmanager::Client> {
         eprintln!("skipped: moto is not running (scripts/test starts it)");
         return None;
     }
-    Some(aws_sdk_secretsmanager::Client::new(&shared::config::aws().await))
+    Some(aws_sdk_secretsmanager::Client::new(
+        &shared::config::aws().await,
+    ))
 }
 
 #[tokio::test]
@@ -49,7 +51,10 @@ async fn a_secret_is_fetched_once_per_process_and_served_from_the_cache_after() 
     );
     // A fresh process (new cache) sees that it is gone.
     let fresh = SecretsManager::new(client);
-    assert!(matches!(fresh.get(&name).await, Err(SecretError::NotFound { .. })));
+    assert!(matches!(
+        fresh.get(&name).await,
+        Err(SecretError::NotFound { .. })
+    ));
 }
 
 #[tokio::test]
