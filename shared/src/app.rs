@@ -1,9 +1,11 @@
 //! The application's dependencies, built once per process (a Lambda cold start, `insights serve`).
+//! Secrets are fetched on first use and cached, so each function reads only the secrets it needs.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use secrecy::SecretString;
+use tokio::sync::OnceCell;
 
 use crate::auth::token::TokenKeys;
 use crate::clock::{Clock, SystemClock};
@@ -15,15 +17,45 @@ use crate::store::embedded::{EmbeddedStore, OpenError};
 
 /// Locally: the variable holding the token signing key (generated into the data dir when unset).
 pub const JWT_SECRET_VAR: &str = "JWT_SECRET";
-/// In Lambda: the variable naming the Secrets Manager secret with the token signing key.
-pub const JWT_SECRET_ID_VAR: &str = "JWT_SECRET_ID";
+/// Locally: the variable holding the Shopify app's client secret (webhook HMAC key).
+pub const SHOPIFY_API_SECRET_VAR: &str = "SHOPIFY_API_SECRET";
+
+/// The names under which the secret source keeps each secret.
+#[derive(Clone, Debug)]
+pub struct SecretNames {
+    /// HS256 signing key for tokens.
+    pub jwt: Option<String>,
+    /// The Shopify app's client secret.
+    pub shopify_api: Option<String>,
+}
+
+impl SecretNames {
+    /// The local variable names (`JWT_SECRET`, `SHOPIFY_API_SECRET`).
+    pub fn local() -> SecretNames {
+        SecretNames {
+            jwt: Some(JWT_SECRET_VAR.into()),
+            shopify_api: Some(SHOPIFY_API_SECRET_VAR.into()),
+        }
+    }
+
+    /// In Lambda: Secrets Manager ids from `JWT_SECRET_ID` and `SHOPIFY_API_SECRET_ID`.
+    pub fn from_env() -> SecretNames {
+        SecretNames {
+            jwt: std::env::var("JWT_SECRET_ID").ok(),
+            shopify_api: std::env::var("SHOPIFY_API_SECRET_ID").ok(),
+        }
+    }
+}
 
 /// What handlers share.
 #[derive(Clone)]
 pub struct App {
     pub store: Arc<dyn Store>,
-    pub tokens: Arc<TokenKeys>,
     pub clock: Arc<dyn Clock>,
+    secrets: Arc<dyn SecretSource>,
+    names: Arc<SecretNames>,
+    tokens: Arc<OnceCell<TokenKeys>>,
+    shopify_secret: Arc<OnceCell<SecretString>>,
 }
 
 /// Why the application could not start.
@@ -38,11 +70,19 @@ pub enum StartError {
 }
 
 impl App {
-    pub fn new(store: Arc<dyn Store>, jwt_secret: &SecretString, clock: Arc<dyn Clock>) -> App {
+    pub fn new(
+        store: Arc<dyn Store>,
+        secrets: Arc<dyn SecretSource>,
+        names: SecretNames,
+        clock: Arc<dyn Clock>,
+    ) -> App {
         App {
             store,
-            tokens: Arc::new(TokenKeys::new(jwt_secret)),
             clock,
+            secrets,
+            names: Arc::new(names),
+            tokens: Arc::new(OnceCell::new()),
+            shopify_secret: Arc::new(OnceCell::new()),
         }
     }
 
@@ -52,18 +92,54 @@ impl App {
             return Err(ConfigError::Missing("TABLE_NAME").into());
         };
         let sdk = config::aws().await;
-        let secrets = SecretsManager::new(aws_sdk_secretsmanager::Client::new(&sdk));
-        let jwt_id = std::env::var(JWT_SECRET_ID_VAR)
-            .map_err(|_| ConfigError::Missing(JWT_SECRET_ID_VAR))?;
-        let jwt = secrets.get(&jwt_id).await?;
+        let secrets = Arc::new(SecretsManager::new(aws_sdk_secretsmanager::Client::new(
+            &sdk,
+        )));
         let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table));
-        Ok(App::new(store, &jwt, Arc::new(SystemClock)))
+        Ok(App::new(
+            store,
+            secrets,
+            SecretNames::from_env(),
+            Arc::new(SystemClock),
+        ))
     }
 
-    /// For `insights serve`: the embedded store and local secrets in `data_dir`.
+    /// For `insights serve`: the embedded store and local secrets in `data_dir`. The signing key
+    /// is read (or generated) now, so a bad data dir fails at start, not at the first login.
     pub async fn local(data_dir: &Path) -> Result<App, StartError> {
         let store = Arc::new(EmbeddedStore::open(data_dir)?);
-        let jwt = LocalSecrets::new(data_dir).get(JWT_SECRET_VAR).await?;
-        Ok(App::new(store, &jwt, Arc::new(SystemClock)))
+        let secrets = Arc::new(LocalSecrets::new(data_dir));
+        let app = App::new(store, secrets, SecretNames::local(), Arc::new(SystemClock));
+        app.tokens().await?;
+        app.shopify_secret().await?;
+        Ok(app)
+    }
+
+    async fn secret(
+        &self,
+        name: &Option<String>,
+        what: &'static str,
+    ) -> Result<SecretString, SecretError> {
+        let name = name.as_deref().ok_or_else(|| SecretError::NotFound {
+            name: format!("{what} (its id is not configured)"),
+        })?;
+        self.secrets.get(name).await
+    }
+
+    /// The token keys (the signing key fetched on first use).
+    pub async fn tokens(&self) -> Result<&TokenKeys, SecretError> {
+        self.tokens
+            .get_or_try_init(|| async {
+                let key = self.secret(&self.names.jwt, "token signing key").await?;
+                Ok(TokenKeys::new(&key))
+            })
+            .await
+    }
+
+    /// The Shopify app's client secret (fetched on first use).
+    pub async fn shopify_secret(&self) -> Result<&SecretString, SecretError> {
+        self.shopify_secret
+            .get_or_try_init(|| self.secret(&self.names.shopify_api, "Shopify API secret"))
+            .await
     }
 }

@@ -85,6 +85,21 @@ impl SecretSource for SecretsManager {
     }
 }
 
+/// Fixed secrets (tests, benchmarks).
+pub struct StaticSecrets(pub HashMap<String, SecretString>);
+
+#[async_trait::async_trait]
+impl SecretSource for StaticSecrets {
+    async fn get(&self, name: &str) -> Result<SecretString, SecretError> {
+        self.0
+            .get(name)
+            .cloned()
+            .ok_or_else(|| SecretError::NotFound {
+                name: name.to_owned(),
+            })
+    }
+}
+
 /// Local secrets: the environment variable `name` if set, else a random value generated once and
 /// kept in `<data dir>/secrets/<name>` (mode 0600), so tokens survive restarts.
 pub struct LocalSecrets {

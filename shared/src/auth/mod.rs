@@ -112,7 +112,9 @@ pub async fn register(app: &App, r: Registration) -> Result<Registered, AuthErro
         match app.store.write(ops).await {
             Ok(()) => {
                 let (token, expires_in) = app
-                    .tokens
+                    .tokens()
+                    .await
+                    .map_err(|_| AuthError::Internal("token signing key unavailable"))?
                     .issue(id, app.clock.now())
                     .map_err(|_| AuthError::Internal("token signing failed"))?;
                 tracing::info!(tenant = %id, "tenant registered");
@@ -174,7 +176,9 @@ pub async fn login(
     match (ok, tenant) {
         (true, Some(tenant)) => {
             let (token, expires_in) = app
-                .tokens
+                .tokens()
+                .await
+                .map_err(|_| AuthError::Internal("token signing key unavailable"))?
                 .issue(tenant.id, now)
                 .map_err(|_| AuthError::Internal("token signing failed"))?;
             tracing::info!(tenant = %tenant.id, "login");

@@ -1,7 +1,11 @@
 //! Pure types and rules: no HTTP, no AWS, no storage.
 
 pub mod ids;
+pub mod money;
+pub mod shopify;
 pub mod tenant;
 
 pub use ids::{ShopifyId, TenantId};
+pub use money::Money;
+pub use shopify::{Customer, Order, Product, Version};
 pub use tenant::{Email, FieldError, Password, ShopDomain, Tenant, TenantName};

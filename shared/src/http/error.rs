@@ -14,6 +14,8 @@ use crate::store::StoreError;
 pub enum ApiError {
     #[error("no such route")]
     NotFound,
+    #[error("unknown shop")]
+    UnknownShop,
     #[error("{message}")]
     BadRequest { code: &'static str, message: String },
     #[error("body too large")]
@@ -52,6 +54,11 @@ impl ApiError {
     fn parts(&self) -> (StatusCode, &'static str, String) {
         match self {
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found", "No such route.".into()),
+            ApiError::UnknownShop => (
+                StatusCode::NOT_FOUND,
+                "unknown_shop",
+                "This shop is not connected to any account.".into(),
+            ),
             ApiError::BadRequest { code, message } => {
                 (StatusCode::BAD_REQUEST, code, message.clone())
             }

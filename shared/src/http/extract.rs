@@ -29,10 +29,11 @@ impl FromRequestParts<App> for TenantId {
                     scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
                 })
                 .ok_or_else(ApiError::unauthorized)?;
-            return app
-                .tokens
-                .verify(token)
-                .map_err(|_| ApiError::unauthorized());
+            let keys = app
+                .tokens()
+                .await
+                .map_err(|_| ApiError::Internal("token signing key unavailable"))?;
+            return keys.verify(token).map_err(|_| ApiError::unauthorized());
         }
         if let Some(value) = parts.headers.get(API_KEY_HEADER) {
             let key = value.to_str().map_err(|_| ApiError::unauthorized())?;

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod body;
 pub mod error;
 pub mod extract;
+pub mod webhooks;
 
 use axum::Router;
 use axum::routing::{MethodRouter, get, post};
@@ -19,6 +20,10 @@ pub enum Endpoint {
     AuthRegister,
     AuthLogin,
     TenantsMe,
+    Webhooks,
+    WebhooksCustomers,
+    WebhooksOrders,
+    WebhooksProducts,
 }
 
 impl Endpoint {
@@ -27,6 +32,10 @@ impl Endpoint {
         Endpoint::AuthRegister,
         Endpoint::AuthLogin,
         Endpoint::TenantsMe,
+        Endpoint::Webhooks,
+        Endpoint::WebhooksCustomers,
+        Endpoint::WebhooksOrders,
+        Endpoint::WebhooksProducts,
     ];
 
     /// The function (and package, and binary) name.
@@ -36,13 +45,22 @@ impl Endpoint {
             Endpoint::AuthRegister => "auth-register",
             Endpoint::AuthLogin => "auth-login",
             Endpoint::TenantsMe => "tenants-me",
+            Endpoint::Webhooks => "webhooks",
+            Endpoint::WebhooksCustomers => "webhooks-customers",
+            Endpoint::WebhooksOrders => "webhooks-orders",
+            Endpoint::WebhooksProducts => "webhooks-products",
         }
     }
 
     pub fn method(self) -> http::Method {
         match self {
             Endpoint::Health | Endpoint::TenantsMe => http::Method::GET,
-            Endpoint::AuthRegister | Endpoint::AuthLogin => http::Method::POST,
+            Endpoint::AuthRegister
+            | Endpoint::AuthLogin
+            | Endpoint::Webhooks
+            | Endpoint::WebhooksCustomers
+            | Endpoint::WebhooksOrders
+            | Endpoint::WebhooksProducts => http::Method::POST,
         }
     }
 
@@ -52,6 +70,10 @@ impl Endpoint {
             Endpoint::AuthRegister => "/auth/register",
             Endpoint::AuthLogin => "/auth/login",
             Endpoint::TenantsMe => "/tenants/me",
+            Endpoint::Webhooks => "/webhooks",
+            Endpoint::WebhooksCustomers => "/webhooks/customers",
+            Endpoint::WebhooksOrders => "/webhooks/orders",
+            Endpoint::WebhooksProducts => "/webhooks/products",
         }
     }
 
@@ -61,8 +83,16 @@ impl Endpoint {
             Endpoint::AuthRegister => post(auth::register),
             Endpoint::AuthLogin => post(auth::login),
             Endpoint::TenantsMe => get(auth::me),
+            Endpoint::Webhooks => post(webhooks::any).layer(webhook_limit()),
+            Endpoint::WebhooksCustomers => post(webhooks::customers).layer(webhook_limit()),
+            Endpoint::WebhooksOrders => post(webhooks::orders).layer(webhook_limit()),
+            Endpoint::WebhooksProducts => post(webhooks::products).layer(webhook_limit()),
         }
     }
+}
+
+fn webhook_limit() -> axum::extract::DefaultBodyLimit {
+    axum::extract::DefaultBodyLimit::max(crate::ingest::MAX_WEBHOOK_BODY)
 }
 
 /// A router serving `endpoints` over `app`.

@@ -7,7 +7,8 @@
 //! tenant is known (an email at login, a shop domain on a webhook, an API key): `DIR#...`.
 //! See `docs/data-model.md` for the access patterns.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use rust_decimal::Decimal;
 
 use super::{Key, SortRange};
 use crate::domain::{ShopifyId, TenantId};
@@ -129,6 +130,60 @@ impl Directory {
     }
 }
 
+/// The gsi2 keys listing a counted order: newest first is a backward query; within a shop-local
+/// day, by the instant it was created; ties by id.
+pub fn order_listing(
+    t: TenantId,
+    date: NaiveDate,
+    created: DateTime<Utc>,
+    id: ShopifyId,
+) -> (String, String) {
+    (
+        order_listing_partition(t),
+        format!(
+            "{}#{}#{:020}",
+            date.format("%Y-%m-%d"),
+            created.to_rfc3339_opts(SecondsFormat::Nanos, true),
+            id.get()
+        ),
+    )
+}
+
+pub fn order_listing_partition(t: TenantId) -> String {
+    format!("{TENANT}{t}#ORDERS")
+}
+
+/// The listed orders of shop-local days `from..=to`.
+pub fn order_listing_range(from: NaiveDate, to: NaiveDate) -> SortRange {
+    // `~` sorts above the digits that follow `<date>#`.
+    SortRange::Between(
+        from.format("%Y-%m-%d").to_string(),
+        format!("{}#~", to.format("%Y-%m-%d")),
+    )
+}
+
+/// The gsi1 keys ranking a customer: a backward query gives the highest spend first, then more
+/// orders, then the lower id (the id is stored inverted). Spend is fixed-point with 4 decimals.
+pub fn customer_rank(
+    t: TenantId,
+    spent: Decimal,
+    orders: Decimal,
+    id: ShopifyId,
+) -> (String, String) {
+    let units = (spent.max(Decimal::ZERO) * Decimal::from(10_000))
+        .trunc()
+        .to_string();
+    let orders = orders.max(Decimal::ZERO).trunc().to_string();
+    (
+        customer_rank_partition(t),
+        format!("{units:0>24}#{orders:0>10}#{:020}", u64::MAX - id.get()),
+    )
+}
+
+pub fn customer_rank_partition(t: TenantId) -> String {
+    format!("{TENANT}{t}#SPEND")
+}
+
 /// Failed logins for one subject (`kind` is `email` or `client`, `subject` a SHA-256 hex of it)
 /// in the throttling window that starts at `window_start` (epoch seconds).
 pub fn login_failures(kind: &str, subject: &str, window_start: i64) -> Key {
@@ -183,6 +238,34 @@ mod tests {
             // Four-digit years: the layout covers 0001..=9999.
             prop_assume!(da.format("%Y").to_string().len() == 4 && db.format("%Y").to_string().len() == 4);
             prop_assert_eq!(TenantItem::Day(da).sort_key().cmp(&TenantItem::Day(db).sort_key()), da.cmp(&db));
+        }
+
+        #[test]
+        fn customer_ranks_sort_by_spend_then_orders_then_lower_id(
+            a in (0i64..10_000_000, 0u32..500, any::<u64>()),
+            b in (0i64..10_000_000, 0u32..500, any::<u64>()),
+        ) {
+            let t = TenantId::new(1);
+            let rank = |(cents, orders, id): (i64, u32, u64)| {
+                customer_rank(t, Decimal::new(cents, 2), Decimal::from(orders), ShopifyId::new(id)).1
+            };
+            // Expected order, highest first: spend desc, orders desc, id asc.
+            let expected = (b.0, b.1, std::cmp::Reverse(b.2)).cmp(&(a.0, a.1, std::cmp::Reverse(a.2)));
+            prop_assert_eq!(rank(b).cmp(&rank(a)), expected);
+        }
+
+        #[test]
+        fn order_listings_sort_by_local_date_then_instant(d1 in 0i64..20000, d2 in 0i64..20000, s1 in 0i64..86400, s2 in 0i64..86400) {
+            let t = TenantId::new(1);
+            let base = NaiveDate::from_ymd_opt(2000, 1, 1).unwrap();
+            let day = |d: i64| base + chrono::Duration::days(d);
+            let at = |d: i64, s: i64| day(d).and_hms_opt(0, 0, 0).unwrap().and_utc() + chrono::Duration::seconds(s);
+            let k1 = order_listing(t, day(d1), at(d1, s1), ShopifyId::new(1)).1;
+            let k2 = order_listing(t, day(d2), at(d2, s2), ShopifyId::new(1)).1;
+            prop_assert_eq!(k1.cmp(&k2), (d1, s1).cmp(&(d2, s2)));
+            // And the day range covers exactly its days.
+            let SortRange::Between(lo, hi) = order_listing_range(day(d1), day(d1)) else { unreachable!() };
+            prop_assert!(lo <= k1 && k1 <= hi);
         }
 
         #[test]

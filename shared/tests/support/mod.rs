@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
 use std::any::Any;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
@@ -11,7 +12,9 @@ use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use secrecy::SecretString;
 use serde_json::Value;
+use shared::app::SecretNames;
 use shared::clock::ManualClock;
+use shared::secrets::StaticSecrets;
 use shared::store::Store;
 use shared::store::dynamo::{DynamoStore, create_table};
 use shared::store::embedded::EmbeddedStore;
@@ -20,6 +23,8 @@ use tower::ServiceExt;
 
 /// The signing key every TestApp uses.
 pub const JWT_SECRET: &str = "test-signing-key-of-at-least-32-bytes!";
+/// The Shopify app secret every TestApp verifies webhooks with (the fixtures' HMAC vector key).
+pub const SHOPIFY_SECRET: &str = "hush-this-is-a-test-secret";
 
 /// A fresh table on DynamoDB Local, or `None` (the test returns early) when DynamoDB Local is not
 /// configured. `scripts/test` starts it and sets `INSIGHTS_REQUIRE_DYNAMODB=1`, so there a missing
@@ -83,7 +88,19 @@ impl TestApp {
 
     fn over(store: Arc<dyn Store>, guard: Box<dyn Any + Send + Sync>) -> TestApp {
         let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
-        let app = App::new(store, &SecretString::from(JWT_SECRET), clock.clone());
+        let secrets = StaticSecrets(HashMap::from([
+            ("JWT_SECRET".to_owned(), SecretString::from(JWT_SECRET)),
+            (
+                "SHOPIFY_API_SECRET".to_owned(),
+                SecretString::from(SHOPIFY_SECRET),
+            ),
+        ]));
+        let app = App::new(
+            store,
+            Arc::new(secrets),
+            SecretNames::local(),
+            clock.clone(),
+        );
         let router = shared::http::router(app.clone(), Endpoint::ALL);
         TestApp {
             app,

@@ -1,0 +1,217 @@
+//! Webhook ingestion: verification in the contract's order, topic routing, parsing, and the
+//! exactly-once apply shared with the sync.
+
+pub mod apply;
+pub mod payload;
+pub mod topic;
+pub mod verify;
+
+use chrono::{DateTime, Utc};
+use http::HeaderMap;
+use secrecy::ExposeSecret;
+use sha2::{Digest, Sha256};
+use tracing::Instrument;
+
+use crate::App;
+use crate::domain::{ShopDomain, TenantId};
+use crate::store::keys::Directory;
+use crate::store::{Attr, StoreError};
+pub use apply::{Change, Outcome, apply};
+use payload::PayloadError;
+pub use topic::{Family, Topic};
+
+/// The largest webhook body accepted (Shopify's bodies are far smaller; this is the contract's floor).
+pub const MAX_WEBHOOK_BODY: usize = 5 * 1024 * 1024;
+
+/// Why a delivery was refused, in the contract's order of checks.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("body over {MAX_WEBHOOK_BODY} bytes")]
+    TooLarge,
+    #[error("missing or invalid HMAC signature")]
+    BadSignature,
+    #[error("shop is not connected to any tenant")]
+    UnknownShop,
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("webhook secret unavailable")]
+    Secret(#[source] crate::secrets::SecretError),
+}
+
+impl From<PayloadError> for IngestError {
+    fn from(e: PayloadError) -> IngestError {
+        IngestError::BadRequest {
+            code: e.code,
+            message: e.message,
+        }
+    }
+}
+
+/// A shop's directory entry: its tenant and, for webhooks a merchant created in the admin, the
+/// secret those are signed with.
+pub struct ShopEntry {
+    pub tenant: TenantId,
+    pub webhook_secret: Option<String>,
+}
+
+/// The tenant a shop domain belongs to.
+pub async fn find_shop(app: &App, domain: &str) -> Result<Option<ShopEntry>, StoreError> {
+    let Ok(domain) = ShopDomain::parse(domain) else {
+        return Ok(None);
+    };
+    let Some(item) = app
+        .store
+        .get(&Directory::Shop(domain.as_str().to_owned()).key())
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(
+        crate::auth::directory_tenant(&item).map(|tenant| ShopEntry {
+            tenant,
+            webhook_secret: item
+                .get("webhook_secret")
+                .and_then(Attr::as_s)
+                .map(str::to_owned),
+        }),
+    )
+}
+
+/// An HTTPS delivery from Shopify: size, signature, shop, then body, then apply. `family` is the
+/// endpoint's topic group (`None` for `/webhooks`, which takes every topic).
+pub async fn receive(
+    app: &App,
+    family: Option<Family>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Outcome, IngestError> {
+    if body.len() > MAX_WEBHOOK_BODY {
+        return Err(IngestError::TooLarge);
+    }
+    let signature = verify::header(headers, "hmac-sha256").ok_or(IngestError::BadSignature)?;
+    // The shop is looked up before the signature is checked (its own secret may sign it), but an
+    // unknown shop is reported only after a valid signature: a forger learns nothing.
+    let shop = match verify::header(headers, "shop-domain") {
+        Some(d) => find_shop(app, d).await?,
+        None => None,
+    };
+    let app_secret = app
+        .shopify_secret()
+        .await
+        .map_err(IngestError::Secret)?
+        .expose_secret()
+        .as_bytes();
+    let signed = verify::hmac_matches(app_secret, body, signature)
+        || shop
+            .as_ref()
+            .and_then(|s| s.webhook_secret.as_deref())
+            .is_some_and(|own| verify::hmac_matches(own.as_bytes(), body, signature));
+    if !signed {
+        tracing::warn!("webhook refused: bad signature");
+        return Err(IngestError::BadSignature);
+    }
+    let shop = shop.ok_or(IngestError::UnknownShop)?;
+    ingest(app, shop.tenant, family, headers, body).await
+}
+
+/// A delivery from a trusted source (Shopify's EventBridge partner source): no HMAC.
+pub async fn receive_trusted(
+    app: &App,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Outcome, IngestError> {
+    let domain = verify::header(headers, "shop-domain").ok_or(IngestError::UnknownShop)?;
+    let shop = find_shop(app, domain)
+        .await?
+        .ok_or(IngestError::UnknownShop)?;
+    ingest(app, shop.tenant, None, headers, body).await
+}
+
+async fn ingest(
+    app: &App,
+    tenant: TenantId,
+    family: Option<Family>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Outcome, IngestError> {
+    let topic_name = verify::header(headers, "topic").ok_or_else(|| IngestError::BadRequest {
+        code: "unknown_topic",
+        message: "X-Shopify-Topic is missing".into(),
+    })?;
+    let topic = Topic::parse(topic_name).ok_or_else(|| IngestError::BadRequest {
+        code: "unknown_topic",
+        message: "this topic is not supported".into(),
+    })?;
+    if family.is_some_and(|f| f != topic.family()) {
+        return Err(IngestError::BadRequest {
+            code: "wrong_endpoint",
+            message: format!(
+                "{} does not belong to this endpoint; use /webhooks",
+                topic.as_str()
+            ),
+        });
+    }
+    // Same event = same id: Shopify's event id, else the webhook id, else the content itself.
+    let event_id = verify::header(headers, "event-id")
+        .or_else(|| verify::header(headers, "webhook-id"))
+        .map(str::to_owned)
+        .unwrap_or_else(|| {
+            let d = Sha256::new()
+                .chain_update(topic.as_str())
+                .chain_update(body)
+                .finalize();
+            d.iter().map(|b| format!("{b:02x}")).collect()
+        });
+    let now = app.clock.now();
+    // A delete carries only the id: it is ordered by when Shopify triggered it.
+    let deleted_at = verify::header(headers, "triggered-at")
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map_or(now, |t| t.with_timezone(&Utc));
+    let change = match topic {
+        Topic::OrdersCreate
+        | Topic::OrdersUpdated
+        | Topic::OrdersPaid
+        | Topic::OrdersCancelled
+        | Topic::OrdersFulfilled
+        | Topic::OrdersPartiallyFulfilled => {
+            let (order, customer) = payload::order(body)?;
+            Change::UpsertOrder(order, customer)
+        }
+        Topic::OrdersDelete => Change::DeleteOrder {
+            id: payload::deleted_id(body)?,
+            at: deleted_at,
+        },
+        Topic::CustomersCreate | Topic::CustomersUpdate => {
+            Change::UpsertCustomer(payload::customer(body)?)
+        }
+        Topic::CustomersDelete => Change::DeleteCustomer {
+            id: payload::deleted_id(body)?,
+            at: deleted_at,
+        },
+        Topic::ProductsCreate | Topic::ProductsUpdate => {
+            Change::UpsertProduct(payload::product(body)?)
+        }
+        Topic::ProductsDelete => Change::DeleteProduct {
+            id: payload::deleted_id(body)?,
+            at: deleted_at,
+        },
+        Topic::CustomersRedact => Change::RedactCustomer {
+            id: payload::redacted_customer(body)?,
+        },
+        Topic::CustomersDataRequest | Topic::ShopRedact | Topic::AppUninstalled => {
+            // Acknowledged so Shopify stops retrying; acted on by the connection lifecycle
+            // (docs/operations.md). Still must be valid JSON.
+            payload::parse_any_object(body)?;
+            tracing::info!(%tenant, topic = topic.as_str(), "compliance webhook received");
+            return Ok(Outcome::Applied);
+        }
+    };
+    let span = tracing::info_span!("apply", %tenant, topic = topic.as_str(), event_id = %event_id);
+    let outcome = apply(app.store.as_ref(), now, tenant, Some(&event_id), &change)
+        .instrument(span.clone())
+        .await?;
+    span.in_scope(|| tracing::info!(result = outcome.as_str(), "webhook"));
+    Ok(outcome)
+}

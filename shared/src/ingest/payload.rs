@@ -1,0 +1,285 @@
+//! Webhook bodies (Shopify's REST representation) parsed into the projections the service keeps.
+//! Ids are u64 (numbers or numeric strings), money exact, timestamps with their offsets kept.
+
+use chrono::{DateTime, FixedOffset};
+use serde::Deserialize;
+use serde::de::{self, Deserializer};
+
+use crate::domain::{Customer, Money, Order, Product, ShopifyId};
+
+/// Why a body was refused: `code` is the API's `error.code`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct PayloadError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+fn invalid(message: impl Into<String>) -> PayloadError {
+    PayloadError {
+        code: "invalid_payload",
+        message: message.into(),
+    }
+}
+
+/// A Shopify id: a JSON number or a string of digits (or a `gid://` id), exactly, as u64.
+fn id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ShopifyId>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw<'a> {
+        N(u64),
+        S(&'a str),
+        Owned(String),
+    }
+    match Option::<Raw>::deserialize(d)? {
+        None => Ok(None),
+        Some(Raw::N(n)) => Ok(Some(ShopifyId::new(n))),
+        Some(Raw::S(s)) => ShopifyId::parse(s)
+            .map(Some)
+            .ok_or_else(|| de::Error::custom("id is not a 64-bit id")),
+        Some(Raw::Owned(s)) => ShopifyId::parse(&s)
+            .map(Some)
+            .ok_or_else(|| de::Error::custom("id is not a 64-bit id")),
+    }
+}
+
+#[derive(Deserialize)]
+struct IdOnly {
+    #[serde(default, deserialize_with = "id")]
+    id: Option<ShopifyId>,
+}
+
+#[derive(Deserialize)]
+struct CustomerBody {
+    #[serde(default, deserialize_with = "id")]
+    id: Option<ShopifyId>,
+    email: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    updated_at: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct OrderBody {
+    #[serde(default, deserialize_with = "id")]
+    id: Option<ShopifyId>,
+    name: Option<String>,
+    created_at: Option<String>,
+    updated_at: Option<String>,
+    current_total_price: Option<String>,
+    total_price: Option<String>,
+    currency: Option<String>,
+    financial_status: Option<String>,
+    cancelled_at: Option<String>,
+    #[serde(default)]
+    test: bool,
+    customer: Option<CustomerBody>,
+}
+
+#[derive(Deserialize)]
+struct ProductBody {
+    #[serde(default, deserialize_with = "id")]
+    id: Option<ShopifyId>,
+    title: Option<String>,
+    updated_at: Option<String>,
+}
+
+fn json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, PayloadError> {
+    serde_json::from_slice(body).map_err(|e| {
+        let code = if e.is_data() {
+            "invalid_payload"
+        } else {
+            "invalid_json"
+        };
+        PayloadError {
+            code,
+            // Position only: the message must not quote customer data back.
+            message: format!(
+                "the body does not parse (line {}, column {})",
+                e.line(),
+                e.column()
+            ),
+        }
+    })
+}
+
+fn require_id(id: Option<ShopifyId>) -> Result<ShopifyId, PayloadError> {
+    id.ok_or_else(|| PayloadError {
+        code: "missing_id",
+        message: "the body has no id".into(),
+    })
+}
+
+/// A timestamp with its offset (RFC 3339, as Shopify sends them).
+pub fn timestamp(field: &str, v: Option<&str>) -> Result<DateTime<FixedOffset>, PayloadError> {
+    let v = v.ok_or_else(|| invalid(format!("{field} is missing")))?;
+    DateTime::parse_from_rfc3339(v)
+        .map_err(|_| invalid(format!("{field} is not an RFC 3339 timestamp")))
+}
+
+fn customer_from(b: CustomerBody) -> Result<Customer, PayloadError> {
+    Ok(Customer {
+        id: require_id(b.id)?,
+        first_name: b.first_name,
+        last_name: b.last_name,
+        email: b.email,
+        updated_at: timestamp("updated_at", b.updated_at.as_deref())?,
+    })
+}
+
+/// The id of a delete body (`{"id": ...}`).
+pub fn deleted_id(body: &[u8]) -> Result<ShopifyId, PayloadError> {
+    require_id(json::<IdOnly>(body)?.id)
+}
+
+pub fn customer(body: &[u8]) -> Result<Customer, PayloadError> {
+    let b: CustomerBody = json(body)?;
+    require_id(b.id)?;
+    customer_from(b)
+}
+
+/// An order and the customer snapshot it carries, if any.
+pub fn order(body: &[u8]) -> Result<(Order, Option<Customer>), PayloadError> {
+    let b: OrderBody = json(body)?;
+    let id = require_id(b.id)?;
+    let price = b
+        .current_total_price
+        .as_deref()
+        .or(b.total_price.as_deref())
+        .ok_or_else(|| invalid("current_total_price and total_price are missing"))?;
+    let total =
+        Money::parse(price).ok_or_else(|| invalid("the order total is not a decimal amount"))?;
+    // A snapshot without a usable timestamp cannot be ordered against the customer record: skip it
+    // rather than refuse the order.
+    let snapshot = b.customer.and_then(|c| customer_from(c).ok());
+    let order = Order {
+        id,
+        name: b.name.unwrap_or_else(|| format!("#{id}")),
+        created_at: timestamp("created_at", b.created_at.as_deref())?,
+        updated_at: timestamp("updated_at", b.updated_at.as_deref())?,
+        total,
+        currency: b.currency,
+        financial_status: b.financial_status,
+        cancelled: b.cancelled_at.is_some(),
+        test: b.test,
+        customer_id: snapshot.as_ref().map(|c| c.id),
+    };
+    Ok((order, snapshot))
+}
+
+pub fn product(body: &[u8]) -> Result<Product, PayloadError> {
+    let b: ProductBody = json(body)?;
+    Ok(Product {
+        id: require_id(b.id)?,
+        title: b.title.unwrap_or_default(),
+        updated_at: timestamp("updated_at", b.updated_at.as_deref())?,
+    })
+}
+
+/// `customers/redact`: the customer whose personal data must go.
+pub fn redacted_customer(body: &[u8]) -> Result<ShopifyId, PayloadError> {
+    #[derive(Deserialize)]
+    struct Redact {
+        customer: Option<IdOnly>,
+    }
+    let r: Redact = json(body)?;
+    require_id(r.customer.and_then(|c| c.id))
+}
+
+/// Any JSON object (bodies the service acknowledges without reading).
+pub fn parse_any_object(body: &[u8]) -> Result<(), PayloadError> {
+    json::<serde_json::Map<String, serde_json::Value>>(body).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        std::fs::read(format!(
+            "{}/../../shared/fixtures/shopify/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_order_fixture_parses_with_its_64_bit_id_exact_total_and_local_date() {
+        let (o, c) = order(&fixture("orders-create.json")).unwrap();
+        assert_eq!(o.id.get(), 820982911946154508);
+        assert_eq!(o.total.to_api(), "214.63");
+        assert_eq!(o.local_date().to_string(), "2026-11-24");
+        assert_eq!(o.currency.as_deref(), Some("USD"));
+        assert!(!o.cancelled && !o.test);
+        let c = c.unwrap();
+        assert_eq!(c.id.get(), 115310627314723954);
+        assert_eq!(o.customer_id, Some(c.id));
+    }
+
+    #[test]
+    fn a_partial_refund_lowers_the_current_total_and_a_cancellation_is_seen() {
+        let (o, _) = order(&fixture("orders-updated-partial-refund.json")).unwrap();
+        assert_eq!(o.total.to_api(), "150.24");
+        let (o, _) = order(&fixture("orders-cancelled.json")).unwrap();
+        assert!(o.cancelled);
+    }
+
+    #[test]
+    fn delete_bodies_carry_only_the_id() {
+        assert_eq!(
+            deleted_id(&fixture("orders-delete.json")).unwrap().get(),
+            820982911946154508
+        );
+        assert_eq!(
+            deleted_id(&fixture("products-delete.json")).unwrap().get(),
+            632910392
+        );
+    }
+
+    #[test]
+    fn bodies_without_an_id_or_with_bad_fields_get_their_own_codes() {
+        assert_eq!(order(b"{\"name\":\"#1\"}").unwrap_err().code, "missing_id");
+        assert_eq!(order(b"{not json").unwrap_err().code, "invalid_json");
+        assert_eq!(order(b"[]").unwrap_err().code, "invalid_payload");
+        assert_eq!(order(br#"{"id": -4}"#).unwrap_err().code, "invalid_payload");
+        assert_eq!(
+            order(br#"{"id": 1.5}"#).unwrap_err().code,
+            "invalid_payload"
+        );
+        let bad_money = br#"{"id":1,"created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-01T00:00:00Z","total_price":"1e3"}"#;
+        assert_eq!(order(bad_money).unwrap_err().code, "invalid_payload");
+        let bad_time = br#"{"id":1,"created_at":"yesterday","updated_at":"2026-01-01T00:00:00Z","total_price":"1.00"}"#;
+        assert_eq!(order(bad_time).unwrap_err().code, "invalid_payload");
+    }
+
+    #[test]
+    fn ids_may_come_as_strings_or_graphql_ids() {
+        assert_eq!(
+            deleted_id(br#"{"id":"820982911946154508"}"#).unwrap().get(),
+            820982911946154508
+        );
+        assert_eq!(
+            deleted_id(br#"{"id":"gid://shopify/Order/7"}"#)
+                .unwrap()
+                .get(),
+            7
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn any_u64_id_survives_parsing_exactly(n in any::<u64>()) {
+            let body = format!("{{\"id\":{n}}}");
+            prop_assert_eq!(deleted_id(body.as_bytes()).unwrap().get(), n);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic_the_parsers(body in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = order(&body);
+            let _ = customer(&body);
+            let _ = product(&body);
+            let _ = deleted_id(&body);
+        }
+    }
+}
