@@ -299,8 +299,8 @@ fn tombstone(key: &Key, id: ShopifyId, at: DateTime<Utc>) -> Item {
 #[derive(Clone, Debug, PartialEq)]
 struct CustomerState {
     id: ShopifyId,
+    /// The newest profile (or deletion) applied; `None` for a customer known only from orders.
     version: Option<Version>,
-    has_profile: bool,
     deleted: bool,
     first_name: Option<String>,
     last_name: Option<String>,
@@ -314,7 +314,6 @@ impl CustomerState {
         CustomerState {
             id,
             version: None,
-            has_profile: false,
             deleted: false,
             first_name: None,
             last_name: None,
@@ -328,7 +327,6 @@ impl CustomerState {
         CustomerState {
             id,
             version: s(item, "version").map(Version::stored),
-            has_profile: b(item, "has_profile"),
             deleted: b(item, "deleted"),
             first_name: s(item, "first_name"),
             last_name: s(item, "last_name"),
@@ -338,9 +336,9 @@ impl CustomerState {
         }
     }
 
-    /// Counted among the tenant's customers.
+    /// Counted among the tenant's customers: a customer record was received and not deleted.
     fn counted(&self) -> bool {
-        self.has_profile && !self.deleted
+        self.version.is_some() && !self.deleted
     }
 
     fn apply_profile(&mut self, c: &Customer) -> bool {
@@ -349,7 +347,6 @@ impl CustomerState {
             return false;
         }
         self.version = Some(v);
-        self.has_profile = true;
         self.deleted = false;
         self.first_name = c.first_name.clone();
         self.last_name = c.last_name.clone();
@@ -375,7 +372,6 @@ impl CustomerState {
             (PK.to_owned(), Attr::S(key.pk.clone())),
             (SK.to_owned(), Attr::S(key.sk.clone())),
             ("id".to_owned(), Attr::S(self.id.to_string())),
-            ("has_profile".to_owned(), Attr::Bool(self.has_profile)),
             ("deleted".to_owned(), Attr::Bool(self.deleted)),
             ("orders".to_owned(), Attr::N(self.orders)),
             ("total_spent".to_owned(), Attr::N(self.total_spent)),
