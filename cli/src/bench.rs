@@ -21,6 +21,15 @@ pub enum Bench {
         #[arg(long, default_value_t = 5)]
         seconds: u64,
     },
+    /// Whole-server rate of signed `orders/create` webhooks over HTTP on the embedded store
+    /// (server and load generator in one process, on this machine's cores).
+    Webhooks {
+        /// Concurrent senders; repeat for several runs.
+        #[arg(long, default_values_t = [16, 64])]
+        senders: Vec<usize>,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -33,6 +42,9 @@ pub enum Backend {
 
 pub async fn run(b: Bench) -> Result<(), super::CliError> {
     match b {
+        Bench::Webhooks { senders, seconds } => {
+            crate::loadgen::webhooks(&senders, Duration::from_secs(seconds)).await
+        }
         Bench::Store {
             backend,
             writers,

@@ -2,6 +2,7 @@
 //! the operator's helpers.
 
 mod bench;
+mod loadgen;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -65,7 +66,7 @@ fn main() -> ExitCode {
     }
 }
 
-type CliError = Box<dyn std::error::Error>;
+type CliError = Box<dyn std::error::Error + Send + Sync>;
 
 async fn serve(addr: SocketAddr, data_dir: PathBuf) -> Result<(), CliError> {
     let app = App::local(&data_dir).await?;

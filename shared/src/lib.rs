@@ -3,10 +3,13 @@
 //! Layers: [`http`] (routing, extractors, error mapping) → use cases ([`auth`], ...) over pure
 //! types in [`domain`] → the storage interface in [`store`] → a backend (DynamoDB or embedded).
 
+#![recursion_limit = "256"]
+
 pub mod app;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod demo;
 pub mod domain;
 pub mod http;
 pub mod ingest;

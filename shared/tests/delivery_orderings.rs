@@ -214,7 +214,8 @@ async fn run_case(
     let list = deliveries(seed, &events);
     for chunk in list.chunks(concurrency) {
         let mut tasks = Vec::new();
-        for (id, change) in chunk.iter().cloned() {
+        for (id, change) in chunk {
+            let (id, change) = (id.clone(), change.clone());
             let store = shuffled.clone();
             tasks.push(tokio::spawn(async move {
                 apply(store.as_ref(), now, tenant, Some(&id), &change)

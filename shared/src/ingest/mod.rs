@@ -137,6 +137,50 @@ async fn ingest(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Outcome, IngestError> {
+    let now = app.clock.now();
+    let (topic, event_id, change) = match parse_delivery(family, headers, body, now)? {
+        Parsed::Change {
+            topic,
+            event_id,
+            change,
+        } => (topic, event_id, change),
+        Parsed::Acknowledge(topic) => {
+            // Compliance and lifecycle topics that hold nothing to apply here: acknowledged so
+            // Shopify stops retrying, acted on by the connection lifecycle (docs/operations.md).
+            tracing::info!(%tenant, topic = topic.as_str(), "compliance webhook received");
+            return Ok(Outcome::Applied);
+        }
+    };
+    let span = tracing::info_span!("apply", %tenant, topic = topic.as_str(), event_id = %event_id);
+    let outcome = apply(app.store.as_ref(), now, tenant, Some(&event_id), &change)
+        .instrument(span.clone())
+        .await?;
+    span.in_scope(|| tracing::info!(result = outcome.as_str(), "webhook"));
+    Ok(outcome)
+}
+
+/// What a delivery asks for, known from its headers and body alone.
+// Built once per request and consumed at once: boxing the large variant would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Parsed {
+    Change {
+        topic: Topic,
+        event_id: String,
+        change: Change,
+    },
+    /// A valid delivery of a topic with nothing to apply.
+    Acknowledge(Topic),
+}
+
+/// Parses a delivery (topic, event id, body) without touching storage: the handler's CPU work
+/// after the signature check. `now` orders deletes that carry no `X-Shopify-Triggered-At`.
+pub fn parse_delivery(
+    family: Option<Family>,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> Result<Parsed, IngestError> {
     let topic_name = verify::header(headers, "topic").ok_or_else(|| IngestError::BadRequest {
         code: "unknown_topic",
         message: "X-Shopify-Topic is missing".into(),
@@ -165,7 +209,6 @@ async fn ingest(
                 .finalize();
             d.iter().map(|b| format!("{b:02x}")).collect()
         });
-    let now = app.clock.now();
     // A delete carries only the id: it is ordered by when Shopify triggered it.
     let deleted_at = verify::header(headers, "triggered-at")
         .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
@@ -202,17 +245,13 @@ async fn ingest(
             id: payload::redacted_customer(body)?,
         },
         Topic::CustomersDataRequest | Topic::ShopRedact | Topic::AppUninstalled => {
-            // Acknowledged so Shopify stops retrying; acted on by the connection lifecycle
-            // (docs/operations.md). Still must be valid JSON.
             payload::parse_any_object(body)?;
-            tracing::info!(%tenant, topic = topic.as_str(), "compliance webhook received");
-            return Ok(Outcome::Applied);
+            return Ok(Parsed::Acknowledge(topic));
         }
     };
-    let span = tracing::info_span!("apply", %tenant, topic = topic.as_str(), event_id = %event_id);
-    let outcome = apply(app.store.as_ref(), now, tenant, Some(&event_id), &change)
-        .instrument(span.clone())
-        .await?;
-    span.in_scope(|| tracing::info!(result = outcome.as_str(), "webhook"));
-    Ok(outcome)
+    Ok(Parsed::Change {
+        topic,
+        event_id,
+        change,
+    })
 }
