@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use shared::{App, Endpoint};
+use shared::App;
 
 #[derive(Parser)]
 #[command(name = "insights", version, about = "Shopify Insights, locally")]
@@ -70,7 +70,7 @@ type CliError = Box<dyn std::error::Error + Send + Sync>;
 
 async fn serve(addr: SocketAddr, data_dir: PathBuf) -> Result<(), CliError> {
     let app = App::local(&data_dir).await?;
-    let router = shared::http::router(app, Endpoint::ALL);
+    let router = shared::http::local_router(app);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;

@@ -1,9 +1,13 @@
 //! Access tokens: HS256 JWTs with `sub` (tenant), `iat`, `exp` and `iss`, all required.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
+use hmac::{Hmac, KeyInit, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
+use sha2::Sha256;
 
 use crate::domain::TenantId;
 
@@ -11,6 +15,15 @@ use crate::domain::TenantId;
 pub const ISSUER: &str = "shopify-insights";
 /// How long a token lives: a working day.
 pub const TOKEN_TTL_SECONDS: i64 = 8 * 3600;
+
+fn mac(key: &[u8], data: &[u8]) -> [u8; 32] {
+    let mut h = match Hmac::<Sha256>::new_from_slice(key) {
+        Ok(h) => h,
+        Err(_) => return [0; 32],
+    };
+    h.update(data);
+    h.finalize().into_bytes().into()
+}
 
 #[derive(Serialize, Deserialize)]
 struct Claims {
@@ -25,6 +38,8 @@ pub struct TokenKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    /// A key derived from the signing key for sealing opaque values (page cursors).
+    seal_key: Vec<u8>,
 }
 
 /// Why a token was refused. Deliberately coarse: the client learns only "401".
@@ -47,11 +62,34 @@ impl TokenKeys {
         validation.set_issuer(&[ISSUER]);
         validation.leeway = 30;
         validation.validate_exp = true;
+        let seal_key = mac(bytes, b"insights/seal/v1").to_vec();
         TokenKeys {
             encoding: EncodingKey::from_secret(bytes),
             decoding: DecodingKey::from_secret(bytes),
             validation,
+            seal_key,
         }
+    }
+
+    /// `payload` made opaque and tamper-evident: base64url(payload).base64url(HMAC).
+    pub fn seal(&self, payload: &[u8]) -> String {
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(payload),
+            URL_SAFE_NO_PAD.encode(mac(&self.seal_key, payload))
+        )
+    }
+
+    /// The payload of a value made by [`TokenKeys::seal`] with this key; `None` if altered.
+    pub fn open(&self, sealed: &str) -> Option<Vec<u8>> {
+        let (p, m) = sealed.split_once('.')?;
+        let payload = URL_SAFE_NO_PAD.decode(p).ok()?;
+        let tag = URL_SAFE_NO_PAD.decode(m).ok()?;
+        let mut h = Hmac::<Sha256>::new_from_slice(&self.seal_key).ok()?;
+        h.update(&payload);
+        // Constant-time comparison.
+        h.verify_slice(&tag).ok()?;
+        Some(payload)
     }
 
     /// A token for `tenant` issued at `now`, and its lifetime in seconds.
@@ -79,8 +117,21 @@ impl TokenKeys {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use base64::Engine as _;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    #[test]
+    fn a_sealed_value_opens_only_unaltered_and_only_under_its_key() {
+        let k = keys(SECRET);
+        let sealed = k.seal(b"page 2");
+        assert_eq!(k.open(&sealed).as_deref(), Some(&b"page 2"[..]));
+        let (p, m) = sealed.split_once('.').unwrap();
+        let forged = format!("{}.{m}", URL_SAFE_NO_PAD.encode(b"page 3"));
+        assert_eq!(k.open(&forged), None);
+        assert_eq!(k.open(p), None);
+        assert_eq!(
+            keys("another key of thirty-two bytes!!").open(&sealed),
+            None
+        );
+    }
 
     fn keys(secret: &str) -> TokenKeys {
         TokenKeys::new(&SecretString::from(secret.to_owned()))

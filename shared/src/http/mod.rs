@@ -3,8 +3,10 @@
 
 pub mod auth;
 pub mod body;
+pub mod dashboard;
 pub mod error;
 pub mod extract;
+pub mod pages;
 pub mod webhooks;
 
 use axum::Router;
@@ -24,6 +26,9 @@ pub enum Endpoint {
     WebhooksCustomers,
     WebhooksOrders,
     WebhooksProducts,
+    DashboardMetrics,
+    DashboardOrdersByDate,
+    DashboardTopCustomers,
 }
 
 impl Endpoint {
@@ -36,6 +41,9 @@ impl Endpoint {
         Endpoint::WebhooksCustomers,
         Endpoint::WebhooksOrders,
         Endpoint::WebhooksProducts,
+        Endpoint::DashboardMetrics,
+        Endpoint::DashboardOrdersByDate,
+        Endpoint::DashboardTopCustomers,
     ];
 
     /// The function (and package, and binary) name.
@@ -49,12 +57,19 @@ impl Endpoint {
             Endpoint::WebhooksCustomers => "webhooks-customers",
             Endpoint::WebhooksOrders => "webhooks-orders",
             Endpoint::WebhooksProducts => "webhooks-products",
+            Endpoint::DashboardMetrics => "dashboard-metrics",
+            Endpoint::DashboardOrdersByDate => "dashboard-orders-by-date",
+            Endpoint::DashboardTopCustomers => "dashboard-top-customers",
         }
     }
 
     pub fn method(self) -> http::Method {
         match self {
-            Endpoint::Health | Endpoint::TenantsMe => http::Method::GET,
+            Endpoint::Health
+            | Endpoint::TenantsMe
+            | Endpoint::DashboardMetrics
+            | Endpoint::DashboardOrdersByDate
+            | Endpoint::DashboardTopCustomers => http::Method::GET,
             Endpoint::AuthRegister
             | Endpoint::AuthLogin
             | Endpoint::Webhooks
@@ -74,6 +89,9 @@ impl Endpoint {
             Endpoint::WebhooksCustomers => "/webhooks/customers",
             Endpoint::WebhooksOrders => "/webhooks/orders",
             Endpoint::WebhooksProducts => "/webhooks/products",
+            Endpoint::DashboardMetrics => "/dashboard/metrics",
+            Endpoint::DashboardOrdersByDate => "/dashboard/orders-by-date",
+            Endpoint::DashboardTopCustomers => "/dashboard/top-customers",
         }
     }
 
@@ -87,6 +105,9 @@ impl Endpoint {
             Endpoint::WebhooksCustomers => post(webhooks::customers).layer(webhook_limit()),
             Endpoint::WebhooksOrders => post(webhooks::orders).layer(webhook_limit()),
             Endpoint::WebhooksProducts => post(webhooks::products).layer(webhook_limit()),
+            Endpoint::DashboardMetrics => get(dashboard::metrics),
+            Endpoint::DashboardOrdersByDate => get(dashboard::orders_by_date),
+            Endpoint::DashboardTopCustomers => get(dashboard::top_customers),
         }
     }
 }
@@ -95,9 +116,17 @@ fn webhook_limit() -> axum::extract::DefaultBodyLimit {
     axum::extract::DefaultBodyLimit::max(crate::ingest::MAX_WEBHOOK_BODY)
 }
 
-/// A router serving `endpoints` over `app`.
+/// A router serving `endpoints` over `app` (a Lambda mounts its one endpoint).
 pub fn router(app: App, endpoints: &[Endpoint]) -> Router {
-    let mut r = Router::new();
+    build(app, endpoints, Router::new())
+}
+
+/// Every endpoint plus the dashboard page: what `insights serve` runs.
+pub fn local_router(app: App) -> Router {
+    build(app, Endpoint::ALL, pages::routes())
+}
+
+fn build(app: App, endpoints: &[Endpoint], mut r: Router<App>) -> Router {
     for e in endpoints {
         r = r.route(e.path(), e.handler());
     }

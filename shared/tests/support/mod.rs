@@ -12,13 +12,13 @@ use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use secrecy::SecretString;
 use serde_json::Value;
+use shared::App;
 use shared::app::SecretNames;
 use shared::clock::ManualClock;
 use shared::secrets::StaticSecrets;
 use shared::store::Store;
 use shared::store::dynamo::{DynamoStore, create_table};
 use shared::store::embedded::EmbeddedStore;
-use shared::{App, Endpoint};
 use tower::ServiceExt;
 
 /// The signing key every TestApp uses.
@@ -101,13 +101,19 @@ impl TestApp {
             SecretNames::local(),
             clock.clone(),
         );
-        let router = shared::http::router(app.clone(), Endpoint::ALL);
+        let router = shared::http::local_router(app.clone());
         TestApp {
             app,
             clock,
             router,
             _guard: guard,
         }
+    }
+
+    /// Today by the app's clock (UTC).
+    pub fn clock_today(&self) -> chrono::NaiveDate {
+        use shared::clock::Clock;
+        self.clock.now().date_naive()
     }
 
     pub fn backend(&self) -> &'static str {
