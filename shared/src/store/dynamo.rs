@@ -28,6 +28,7 @@ pub struct DynamoStore {
     /// Consumed capacity in thousandths of a unit (atomics have no f64 add).
     read_milli: AtomicU64,
     write_milli: AtomicU64,
+    index_write_milli: AtomicU64,
 }
 
 impl DynamoStore {
@@ -37,6 +38,7 @@ impl DynamoStore {
             table: table.into(),
             read_milli: AtomicU64::new(0),
             write_milli: AtomicU64::new(0),
+            index_write_milli: AtomicU64::new(0),
         }
     }
 
@@ -57,11 +59,19 @@ impl DynamoStore {
         } else {
             (r, w)
         };
-        self.read_milli
-            .fetch_add((r * 1000.0).round() as u64, Ordering::Relaxed);
-        self.write_milli
-            .fetch_add((w * 1000.0).round() as u64, Ordering::Relaxed);
-        tracing::trace!(table = %self.table, read_units = r, write_units = w, "consumed capacity");
+        // Index maintenance, billed apart from the table (and never doubled for transactions).
+        let index: f64 = cc
+            .global_secondary_indexes()
+            .map(|m| m.values().map(|c| c.capacity_units().unwrap_or(0.0)).sum())
+            .unwrap_or(0.0);
+        let milli = |x: f64| (x * 1000.0).round() as u64;
+        self.read_milli.fetch_add(milli(r), Ordering::Relaxed);
+        self.write_milli.fetch_add(milli(w), Ordering::Relaxed);
+        if write {
+            self.index_write_milli
+                .fetch_add(milli(index), Ordering::Relaxed);
+        }
+        tracing::trace!(table = %self.table, read_units = r, write_units = w, index_units = index, "consumed capacity");
     }
 
     async fn write_one(&self, op: WriteOp) -> Result<(), StoreError> {
@@ -76,7 +86,7 @@ impl DynamoStore {
                     .set_condition_expression(cond)
                     .set_expression_attribute_names(ex.names())
                     .set_expression_attribute_values(ex.values())
-                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                    .return_consumed_capacity(ReturnConsumedCapacity::Indexes)
                     .send()
                     .await
                     .map(|o| self.meter(o.consumed_capacity(), true))
@@ -97,7 +107,7 @@ impl DynamoStore {
                     .set_condition_expression(cond)
                     .set_expression_attribute_names(ex.names())
                     .set_expression_attribute_values(ex.values())
-                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                    .return_consumed_capacity(ReturnConsumedCapacity::Indexes)
                     .send()
                     .await
                     .map(|o| self.meter(o.consumed_capacity(), true))
@@ -112,7 +122,7 @@ impl DynamoStore {
                     .set_condition_expression(cond)
                     .set_expression_attribute_names(ex.names())
                     .set_expression_attribute_values(ex.values())
-                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                    .return_consumed_capacity(ReturnConsumedCapacity::Indexes)
                     .send()
                     .await
                     .map(|o| self.meter(o.consumed_capacity(), true))
@@ -137,7 +147,7 @@ impl DynamoStore {
             .client
             .transact_write_items()
             .set_transact_items(Some(items))
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .return_consumed_capacity(ReturnConsumedCapacity::Indexes)
             .send()
             .await;
         match out {
@@ -250,7 +260,7 @@ impl Store for DynamoStore {
             .set_key(Some(aws_key(key)))
             // Read-modify-write decisions need the latest committed version.
             .consistent_read(true)
-            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .return_consumed_capacity(ReturnConsumedCapacity::Indexes)
             .send()
             .await
             .map_err(|e| map_err(e).into_store())?;
@@ -299,7 +309,7 @@ impl Store for DynamoStore {
                 .scan_index_forward(query.forward)
                 .limit(ask)
                 .set_exclusive_start_key(start.take())
-                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .return_consumed_capacity(ReturnConsumedCapacity::Indexes)
                 .send()
                 .await
                 .map_err(|e| map_err(e).into_store())?;
@@ -340,6 +350,7 @@ impl Store for DynamoStore {
         Capacity {
             read_units: self.read_milli.load(Ordering::Relaxed) as f64 / 1000.0,
             write_units: self.write_milli.load(Ordering::Relaxed) as f64 / 1000.0,
+            index_write_units: self.index_write_milli.load(Ordering::Relaxed) as f64 / 1000.0,
         }
     }
 

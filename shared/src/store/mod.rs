@@ -521,7 +521,10 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Capacity {
     pub read_units: f64,
+    /// Table and index writes together.
     pub write_units: f64,
+    /// Of `write_units`, what maintaining the GSIs took.
+    pub index_write_units: f64,
 }
 
 /// The storage interface every use case is written against.
