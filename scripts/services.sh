@@ -89,3 +89,28 @@ start_moto() {
   export AWS_ENDPOINT_URL_EVENTBRIDGE="http://127.0.0.1:$port"
   _fake_aws_credentials
 }
+
+# Debian's Chromium and playwright-core (pinned in tests/browser/package-lock.json).
+ensure_browser() {
+  if [ ! -x /usr/bin/chromium ]; then
+    echo "installing Debian's chromium"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null
+  fi
+  if [ ! -d tests/browser/node_modules/playwright-core ]; then
+    npm ci --silent --no-audit --no-fund --prefix tests/browser
+  fi
+}
+
+# Starts `insights serve` (the debug binary cargo test built) on a free port over a fresh data dir,
+# exporting BASE_URL, INSIGHTS_E2E_DATA_DIR and SHOPIFY_API_SECRET.
+start_insights() {
+  local port dir
+  port=$(free_port)
+  dir=$(mktemp -d)
+  export SHOPIFY_API_SECRET="${SHOPIFY_API_SECRET:-e2e-$(date +%s)-secret}"
+  RUST_LOG=warn target/debug/insights serve --port "$port" --data-dir "$dir" >"$dir/serve.log" 2>&1 &
+  _started_pids+=($!)
+  wait_for_port "$port" 60 || { cat "$dir/serve.log" >&2; return 1; }
+  export BASE_URL="http://127.0.0.1:$port" INSIGHTS_E2E_DATA_DIR="$dir"
+  echo "insights serve listening on $BASE_URL (data: $dir)"
+}

@@ -21,6 +21,15 @@ pub enum Bench {
         #[arg(long, default_value_t = 5)]
         seconds: u64,
     },
+    /// Dashboard read latency at several store sizes (orders loaded through the apply path).
+    Dashboard {
+        /// Orders in the store; repeat for several runs.
+        #[arg(long, default_values_t = [10_000, 1_000_000])]
+        orders: Vec<u64>,
+        /// Requests timed per endpoint.
+        #[arg(long, default_value_t = 2000)]
+        requests: usize,
+    },
     /// Whole-server rate of signed `orders/create` webhooks over HTTP on the embedded store
     /// (server and load generator in one process, on this machine's cores).
     Webhooks {
@@ -42,6 +51,7 @@ pub enum Backend {
 
 pub async fn run(b: Bench) -> Result<(), super::CliError> {
     match b {
+        Bench::Dashboard { orders, requests } => crate::loadgen::dashboard(&orders, requests).await,
         Bench::Webhooks { senders, seconds } => {
             crate::loadgen::webhooks(&senders, Duration::from_secs(seconds)).await
         }

@@ -140,3 +140,92 @@ fn order(id: u64) -> DemoOrder {
         }),
     }
 }
+
+/// Dashboard read latency over a tenant holding `n` orders: loads them through the same apply path
+/// as webhooks (as the sync does, without event records), then times each dashboard endpoint
+/// through the full router (authentication included), in process.
+pub async fn dashboard(sizes: &[u64], requests: usize) -> Result<(), super::CliError> {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    println!("orders     endpoint                          p50 ms   p99 ms");
+    for &n in sizes {
+        let dir = std::env::current_dir()?.join(format!(".bench-dashboard-{}-{n}", std::process::id()));
+        let app = App::local(&dir).await?;
+        let reg = shared::auth::register(
+            &app,
+            shared::auth::Registration {
+                name: shared::domain::TenantName::parse("Bench")?,
+                email: shared::domain::Email::parse("bench@example.com")?,
+                password: shared::domain::Password::parse("bench password".into())?,
+                shop_domain: shared::domain::ShopDomain::parse("bench.myshopify.com")?,
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let tenant = reg.tenant.id;
+        let loaded = Instant::now();
+        let next = Arc::new(AtomicU64::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..64 {
+            let (app, next) = (app.clone(), next.clone());
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n {
+                        return Ok::<_, shared::store::StoreError>(());
+                    }
+                    let body = order_json(&order(5_000_000_000_000 + i));
+                    let Ok((o, c)) = shared::ingest::payload::order(&body) else { continue };
+                    let change = shared::ingest::Change::UpsertOrder(o, c);
+                    shared::ingest::apply(app.store.as_ref(), app.clock.now(), tenant, None, &change).await?;
+                    if (i + 1) % 100_000 == 0 {
+                        eprintln!("  loaded {} orders ({:.0}/s)", i + 1, (i + 1) as f64 / loaded.elapsed().as_secs_f64());
+                    }
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+        }
+        eprintln!("  {n} orders loaded in {:.1} s", loaded.elapsed().as_secs_f64());
+
+        let router = shared::http::local_router(app.clone());
+        let bearer = format!("Bearer {}", reg.token);
+        let endpoints = [
+            ("/dashboard/metrics", "GET /dashboard/metrics"),
+            ("/dashboard/top-customers?limit=10", "GET /dashboard/top-customers"),
+            ("/dashboard/orders-by-date?from=2025-11-25&to=2026-11-25&limit=50", "orders-by-date, 366 days"),
+        ];
+        for (path, label) in endpoints {
+            let mut lat = Vec::with_capacity(requests);
+            for _ in 0..requests {
+                let req = http::Request::builder()
+                    .uri(path)
+                    .header("authorization", &bearer)
+                    .body(axum::body::Body::empty())?;
+                let t = Instant::now();
+                let res = router.clone().oneshot(req).await?;
+                let status = res.status();
+                let _ = res.into_body().collect().await?;
+                lat.push(t.elapsed());
+                if status != 200 {
+                    return Err(format!("{path} answered {status}").into());
+                }
+            }
+            lat.sort();
+            let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
+            println!(
+                "{:<10} {:<33} {:>6.3} {:>8.3}",
+                n,
+                label,
+                pct(0.5).as_secs_f64() * 1e3,
+                pct(0.99).as_secs_f64() * 1e3
+            );
+        }
+        drop(router);
+        drop(app);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    Ok(())
+}

@@ -3,6 +3,7 @@
 
 mod bench;
 mod loadgen;
+mod seed;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -32,6 +33,30 @@ enum Command {
         #[arg(long, default_value = "./data", env = "INSIGHTS_DATA_DIR")]
         data_dir: PathBuf,
     },
+    /// Fill a demo merchant with a realistic store, sent as signed webhooks to a running server.
+    Seed {
+        /// The running `insights serve`.
+        #[arg(long, default_value = "http://127.0.0.1:3000")]
+        url: String,
+        /// The server's data dir (where it keeps the webhook secret it generated).
+        #[arg(long, default_value = "./data", env = "INSIGHTS_DATA_DIR")]
+        data_dir: PathBuf,
+        #[arg(long, default_value = "demo@example.com")]
+        email: String,
+        #[arg(long, default_value = "demo-password-123")]
+        password: String,
+        #[arg(long, default_value = "demo-store.myshopify.com")]
+        shop: String,
+        /// Orders to create.
+        #[arg(long, default_value_t = 3000)]
+        orders: u64,
+        /// Spread over this many days up to today.
+        #[arg(long, default_value_t = 90)]
+        days: i64,
+        /// Same seed, same store.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
     /// Load generators; see docs/benchmarks.md.
     #[command(subcommand)]
     Bench(bench::Bench),
@@ -55,6 +80,28 @@ fn main() -> ExitCode {
                 data_dir,
             } => serve(SocketAddr::new(host, port), data_dir).await,
             Command::Bench(b) => bench::run(b).await,
+            Command::Seed {
+                url,
+                data_dir,
+                email,
+                password,
+                shop,
+                orders,
+                days,
+                seed,
+            } => {
+                seed::run(seed::SeedArgs {
+                    url,
+                    data_dir,
+                    email,
+                    password,
+                    shop,
+                    orders,
+                    days: days.max(1),
+                    seed,
+                })
+                .await
+            }
         }
     });
     match result {
