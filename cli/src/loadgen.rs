@@ -16,7 +16,7 @@ use shared::{App, Endpoint};
 
 pub async fn webhooks(senders: &[usize], length: Duration) -> Result<(), super::CliError> {
     let dir = std::env::current_dir()?.join(format!(".bench-webhooks-{}", std::process::id()));
-    let app = App::local(&dir).await?;
+    let (app, _sync_requests) = App::local(&dir).await?;
     let secret = app.shopify_secret().await?.expose_secret().to_owned();
     let router = shared::http::router(app, Endpoint::ALL);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -150,8 +150,9 @@ pub async fn dashboard(sizes: &[u64], requests: usize) -> Result<(), super::CliE
 
     println!("orders     endpoint                          p50 ms   p99 ms");
     for &n in sizes {
-        let dir = std::env::current_dir()?.join(format!(".bench-dashboard-{}-{n}", std::process::id()));
-        let app = App::local(&dir).await?;
+        let dir =
+            std::env::current_dir()?.join(format!(".bench-dashboard-{}-{n}", std::process::id()));
+        let (app, _sync_requests) = App::local(&dir).await?;
         let reg = shared::auth::register(
             &app,
             shared::auth::Registration {
@@ -176,26 +177,50 @@ pub async fn dashboard(sizes: &[u64], requests: usize) -> Result<(), super::CliE
                         return Ok::<_, shared::store::StoreError>(());
                     }
                     let body = order_json(&order(5_000_000_000_000 + i));
-                    let Ok((o, c)) = shared::ingest::payload::order(&body) else { continue };
+                    let Ok((o, c)) = shared::ingest::payload::order(&body) else {
+                        continue;
+                    };
                     let change = shared::ingest::Change::UpsertOrder(o, c);
-                    shared::ingest::apply(app.store.as_ref(), app.clock.now(), tenant, None, &change).await?;
+                    shared::ingest::apply(
+                        app.store.as_ref(),
+                        app.clock.now(),
+                        tenant,
+                        None,
+                        &change,
+                    )
+                    .await?;
                     if (i + 1) % 100_000 == 0 {
-                        eprintln!("  loaded {} orders ({:.0}/s)", i + 1, (i + 1) as f64 / loaded.elapsed().as_secs_f64());
+                        eprintln!(
+                            "  loaded {} orders ({:.0}/s)",
+                            i + 1,
+                            (i + 1) as f64 / loaded.elapsed().as_secs_f64()
+                        );
                     }
                 }
             }));
         }
         for t in tasks {
-            t.await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+            t.await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
         }
-        eprintln!("  {n} orders loaded in {:.1} s", loaded.elapsed().as_secs_f64());
+        eprintln!(
+            "  {n} orders loaded in {:.1} s",
+            loaded.elapsed().as_secs_f64()
+        );
 
         let router = shared::http::local_router(app.clone());
         let bearer = format!("Bearer {}", reg.token);
         let endpoints = [
             ("/dashboard/metrics", "GET /dashboard/metrics"),
-            ("/dashboard/top-customers?limit=10", "GET /dashboard/top-customers"),
-            ("/dashboard/orders-by-date?from=2025-11-25&to=2026-11-25&limit=50", "orders-by-date, 366 days"),
+            (
+                "/dashboard/top-customers?limit=10",
+                "GET /dashboard/top-customers",
+            ),
+            (
+                "/dashboard/orders-by-date?from=2025-11-25&to=2026-11-25&limit=50",
+                "orders-by-date, 366 days",
+            ),
         ];
         for (path, label) in endpoints {
             let mut lat = Vec::with_capacity(requests);

@@ -32,6 +32,9 @@ enum Command {
         /// Where the embedded store keeps its data.
         #[arg(long, default_value = "./data", env = "INSIGHTS_DATA_DIR")]
         data_dir: PathBuf,
+        /// Minutes between scheduled syncs of connected shops.
+        #[arg(long, default_value_t = 15)]
+        sync_minutes: u64,
     },
     /// Fill a demo merchant with a realistic store, sent as signed webhooks to a running server.
     Seed {
@@ -78,7 +81,11 @@ fn main() -> ExitCode {
                 port,
                 host,
                 data_dir,
-            } => serve(SocketAddr::new(host, port), data_dir).await,
+                sync_minutes,
+            } => {
+                let every = std::time::Duration::from_secs(sync_minutes.max(1) * 60);
+                serve(SocketAddr::new(host, port), data_dir, every).await
+            }
             Command::Bench(b) => bench::run(b).await,
             Command::Seed {
                 url,
@@ -115,8 +122,25 @@ fn main() -> ExitCode {
 
 type CliError = Box<dyn std::error::Error + Send + Sync>;
 
-async fn serve(addr: SocketAddr, data_dir: PathBuf) -> Result<(), CliError> {
-    let app = App::local(&data_dir).await?;
+async fn serve(
+    addr: SocketAddr,
+    data_dir: PathBuf,
+    sync_interval: std::time::Duration,
+) -> Result<(), CliError> {
+    let (app, sync_requests) = App::local(&data_dir).await?;
+    // The sync runs in process: a worker for queued requests and the scheduler on an interval.
+    tokio::spawn(shared::sync::local_worker(app.clone(), sync_requests));
+    let scheduler = app.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(sync_interval);
+        every.tick().await;
+        loop {
+            every.tick().await;
+            if let Err(e) = shared::sync::schedule(&scheduler).await {
+                tracing::warn!(error = %e, "sync scheduler failed");
+            }
+        }
+    });
     let router = shared::http::local_router(app);
     let listener = tokio::net::TcpListener::bind(addr)
         .await

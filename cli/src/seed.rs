@@ -55,9 +55,22 @@ struct Send {
     body: Vec<u8>,
 }
 
-const FIRST: [&str; 12] = ["Ava", "Liam", "Noah", "Emma", "Mia", "Lucas", "Zoe", "Ethan", "Aria", "Leo", "Nora", "Kai"];
-const LAST: [&str; 10] = ["Smith", "Garcia", "Chen", "Okafor", "Müller", "Rossi", "Tanaka", "Silva", "Novak", "Dubois"];
-const PRODUCTS: [&str; 8] = ["Ceramic Mug", "Linen Tote", "Wool Beanie", "Desk Lamp", "Notebook", "Tea Sampler", "Candle", "Water Bottle"];
+const FIRST: [&str; 12] = [
+    "Ava", "Liam", "Noah", "Emma", "Mia", "Lucas", "Zoe", "Ethan", "Aria", "Leo", "Nora", "Kai",
+];
+const LAST: [&str; 10] = [
+    "Smith", "Garcia", "Chen", "Okafor", "Müller", "Rossi", "Tanaka", "Silva", "Novak", "Dubois",
+];
+const PRODUCTS: [&str; 8] = [
+    "Ceramic Mug",
+    "Linen Tote",
+    "Wool Beanie",
+    "Desk Lamp",
+    "Notebook",
+    "Tea Sampler",
+    "Candle",
+    "Water Bottle",
+];
 
 fn plan(a: &SeedArgs, now: DateTime<Utc>) -> Vec<Send> {
     let mut rng = Rng(a.seed);
@@ -76,12 +89,25 @@ fn plan(a: &SeedArgs, now: DateTime<Utc>) -> Vec<Send> {
 
     let products: Vec<(u64, String, Money)> = (0..40u64)
         .map(|i| {
-            let title = format!("{} {}", PRODUCTS[(i % 8) as usize], ["Classic", "Large", "Limited", "Mini", "Pro"][(i / 8) as usize]);
-            (8_000_000_000 + i * 7, title, Money::new(rust_decimal::Decimal::new(899 + 250 * (i as i64 % 17), 2)))
+            let title = format!(
+                "{} {}",
+                PRODUCTS[(i % 8) as usize],
+                ["Classic", "Large", "Limited", "Mini", "Pro"][(i / 8) as usize]
+            );
+            (
+                8_000_000_000 + i * 7,
+                title,
+                Money::new(rust_decimal::Decimal::new(899 + 250 * (i as i64 % 17), 2)),
+            )
         })
         .collect();
     for (id, title, price) in &products {
-        sends.push(Send { topic: "products/create", event_id: next_event("p"), triggered_at: None, body: product_json(*id, title, *price, start) });
+        sends.push(Send {
+            topic: "products/create",
+            event_id: next_event("p"),
+            triggered_at: None,
+            body: product_json(*id, title, *price, start),
+        });
     }
 
     let customers: Vec<DemoCustomer> = (0..400u64)
@@ -93,7 +119,11 @@ fn plan(a: &SeedArgs, now: DateTime<Utc>) -> Vec<Send> {
                 id: 7_300_000_000_000_000_000 + i * 13, // far past JavaScript's safe integers
                 first_name: first.into(),
                 last_name: last.into(),
-                email: format!("{}.{}{i}@example.com", first.to_lowercase(), last.to_lowercase().replace('ü', "u")),
+                email: format!(
+                    "{}.{}{i}@example.com",
+                    first.to_lowercase(),
+                    last.to_lowercase().replace('ü', "u")
+                ),
                 created_at: created,
                 updated_at: created,
             }
@@ -101,13 +131,20 @@ fn plan(a: &SeedArgs, now: DateTime<Utc>) -> Vec<Send> {
         .collect();
     for c in &customers {
         let body = serde_json::to_vec(&customer_json(c)).unwrap_or_default();
-        sends.push(Send { topic: "customers/create", event_id: next_event("c"), triggered_at: None, body });
+        sends.push(Send {
+            topic: "customers/create",
+            event_id: next_event("c"),
+            triggered_at: None,
+            body,
+        });
     }
 
     for i in 0..a.orders {
         // Orders cluster in the shop's afternoons and evenings, a little busier on recent days.
         let day = (a.days as f64 * (1.0 - (rng.below(10_000) as f64 / 10_000.0).powf(1.3))) as i64;
-        let created = start + chrono::Duration::days(day.min(a.days - 1)) + chrono::Duration::minutes(9 * 60 + rng.below(14 * 60) as i64);
+        let created = start
+            + chrono::Duration::days(day.min(a.days - 1))
+            + chrono::Duration::minutes(9 * 60 + rng.below(14 * 60) as i64);
         if created > now {
             continue;
         }
@@ -115,7 +152,13 @@ fn plan(a: &SeedArgs, now: DateTime<Utc>) -> Vec<Send> {
         let lines = (0..1 + rng.below(3))
             .map(|_| {
                 let (pid, title, price) = &products[rng.below(40) as usize];
-                Line { product_id: *pid, variant_id: pid + 1, title: title.clone(), price: *price, quantity: 1 + rng.below(3) as u32 }
+                Line {
+                    product_id: *pid,
+                    variant_id: pid + 1,
+                    title: title.clone(),
+                    price: *price,
+                    quantity: 1 + rng.below(3) as u32,
+                }
             })
             .collect();
         let mut o = DemoOrder {
@@ -130,22 +173,43 @@ fn plan(a: &SeedArgs, now: DateTime<Utc>) -> Vec<Send> {
             test: rng.chance(3),
             customer: Some(cust),
         };
-        let create = Send { topic: "orders/create", event_id: next_event("o"), triggered_at: None, body: order_json(&o) };
+        let create = Send {
+            topic: "orders/create",
+            event_id: next_event("o"),
+            triggered_at: None,
+            body: order_json(&o),
+        };
         // Shopify redelivers: the same event again.
         if rng.chance(4) {
-            sends.push(Send { topic: create.topic, event_id: create.event_id.clone(), triggered_at: None, body: create.body.clone() });
+            sends.push(Send {
+                topic: create.topic,
+                event_id: create.event_id.clone(),
+                triggered_at: None,
+                body: create.body.clone(),
+            });
         }
         sends.push(create);
         if rng.chance(8) {
             o.updated_at = o.created_at + chrono::Duration::hours(1 + rng.below(72) as i64);
             let (_, _, total) = shared::demo::order_totals(&o);
-            o.refunded = Money::new(total.amount() * rust_decimal::Decimal::new(25, 2)).average_over(1);
-            sends.push(Send { topic: "orders/updated", event_id: next_event("r"), triggered_at: None, body: order_json(&o) });
+            o.refunded =
+                Money::new(total.amount() * rust_decimal::Decimal::new(25, 2)).average_over(1);
+            sends.push(Send {
+                topic: "orders/updated",
+                event_id: next_event("r"),
+                triggered_at: None,
+                body: order_json(&o),
+            });
         }
         if rng.chance(4) {
             o.updated_at = o.updated_at + chrono::Duration::hours(2);
             o.cancelled_at = Some(o.updated_at);
-            sends.push(Send { topic: "orders/cancelled", event_id: next_event("x"), triggered_at: None, body: order_json(&o) });
+            sends.push(Send {
+                topic: "orders/cancelled",
+                event_id: next_event("x"),
+                triggered_at: None,
+                body: order_json(&o),
+            });
         }
         if rng.chance(1) {
             let at = o.updated_at + chrono::Duration::days(1);
@@ -180,7 +244,9 @@ fn secret(data_dir: &std::path::Path) -> Result<String, CliError> {
 
 pub async fn run(a: SeedArgs) -> Result<(), CliError> {
     let secret = secret(&a.data_dir)?;
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
     let base = a.url.trim_end_matches('/').to_owned();
 
     // The demo merchant: registered once, logged in on later runs.
@@ -210,7 +276,14 @@ pub async fn run(a: SeedArgs) -> Result<(), CliError> {
     // Products and customers first (in order), then the orders.
     for (i, s) in sends.into_iter().enumerate() {
         let permit = gate.clone().acquire_owned().await?;
-        let (http, base, secret, shop, counts, bar) = (http.clone(), base.clone(), secret.clone(), a.shop.clone(), counts.clone(), bar.clone());
+        let (http, base, secret, shop, counts, bar) = (
+            http.clone(),
+            base.clone(),
+            secret.clone(),
+            a.shop.clone(),
+            counts.clone(),
+            bar.clone(),
+        );
         let task = tokio::spawn(async move {
             let _permit = permit;
             let sig = shared::ingest::verify::sign(secret.as_bytes(), &s.body);

@@ -14,9 +14,14 @@ use crate::secrets::{LocalSecrets, SecretError, SecretSource, SecretsManager};
 use crate::store::Store;
 use crate::store::dynamo::DynamoStore;
 use crate::store::embedded::{EmbeddedStore, OpenError};
+use crate::sync::SyncDeps;
+use crate::sync::queue::{EventBridgeQueue, LocalQueue, NoQueue, SyncRequest};
+use crate::sync::vault::{LocalVault, NoVault, SecretsManagerVault};
 
 /// Locally: the variable holding the token signing key (generated into the data dir when unset).
 pub const JWT_SECRET_VAR: &str = "JWT_SECRET";
+/// Locally: the key material that encrypts shop access tokens at rest (generated when unset).
+pub const ENCRYPTION_KEY_VAR: &str = "INSIGHTS_ENCRYPTION_KEY";
 /// Locally: the variable holding the Shopify app's client secret (webhook HMAC key).
 pub const SHOPIFY_API_SECRET_VAR: &str = "SHOPIFY_API_SECRET";
 
@@ -52,6 +57,8 @@ impl SecretNames {
 pub struct App {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
+    /// Shop tokens, the sync queue and the Admin API client's settings.
+    pub sync: Arc<SyncDeps>,
     secrets: Arc<dyn SecretSource>,
     names: Arc<SecretNames>,
     tokens: Arc<OnceCell<TokenKeys>>,
@@ -79,11 +86,23 @@ impl App {
         App {
             store,
             clock,
+            sync: Arc::new(SyncDeps {
+                vault: Arc::new(NoVault),
+                queue: Arc::new(NoQueue),
+                shopify_base_url: None,
+                http: reqwest::Client::new(),
+            }),
             secrets,
             names: Arc::new(names),
             tokens: Arc::new(OnceCell::new()),
             shopify_secret: Arc::new(OnceCell::new()),
         }
+    }
+
+    /// The same app with these sync dependencies.
+    pub fn with_sync(mut self, deps: SyncDeps) -> App {
+        self.sync = Arc::new(deps);
+        self
     }
 
     /// For a Lambda: the DynamoDB table from `TABLE_NAME`, secrets from Secrets Manager.
@@ -96,23 +115,52 @@ impl App {
             &sdk,
         )));
         let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table));
+        let prefix = std::env::var("TOKEN_SECRET_PREFIX")
+            .unwrap_or_else(|_| "insights/shopify-token/".into());
+        let bus = std::env::var("EVENT_BUS_NAME").unwrap_or_else(|_| "default".into());
+        let deps = SyncDeps {
+            vault: Arc::new(SecretsManagerVault::new(
+                aws_sdk_secretsmanager::Client::new(&sdk),
+                prefix,
+            )),
+            queue: Arc::new(EventBridgeQueue::new(
+                aws_sdk_eventbridge::Client::new(&sdk),
+                bus,
+            )),
+            shopify_base_url: std::env::var("SHOPIFY_API_BASE_URL").ok(),
+            http: reqwest::Client::new(),
+        };
         Ok(App::new(
             store,
             secrets,
             SecretNames::from_env(),
             Arc::new(SystemClock),
-        ))
+        )
+        .with_sync(deps))
     }
 
     /// For `insights serve`: the embedded store and local secrets in `data_dir`. The signing key
     /// is read (or generated) now, so a bad data dir fails at start, not at the first login.
-    pub async fn local(data_dir: &Path) -> Result<App, StartError> {
-        let store = Arc::new(EmbeddedStore::open(data_dir)?);
-        let secrets = Arc::new(LocalSecrets::new(data_dir));
-        let app = App::new(store, secrets, SecretNames::local(), Arc::new(SystemClock));
+    /// Sync requests go to the returned receiver (the caller runs the worker).
+    pub async fn local(
+        data_dir: &Path,
+    ) -> Result<(App, tokio::sync::mpsc::UnboundedReceiver<SyncRequest>), StartError> {
+        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(data_dir)?);
+        let local = LocalSecrets::new(data_dir);
+        let key = local.get(ENCRYPTION_KEY_VAR).await?;
+        let secrets = Arc::new(local);
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let deps = SyncDeps {
+            vault: Arc::new(LocalVault::new(store.clone(), &key)),
+            queue: Arc::new(LocalQueue(tx)),
+            shopify_base_url: std::env::var("SHOPIFY_API_BASE_URL").ok(),
+            http: reqwest::Client::new(),
+        };
+        let app =
+            App::new(store, secrets, SecretNames::local(), Arc::new(SystemClock)).with_sync(deps);
         app.tokens().await?;
         app.shopify_secret().await?;
-        Ok(app)
+        Ok((app, rx))
     }
 
     async fn secret(

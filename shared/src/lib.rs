@@ -15,7 +15,9 @@ pub mod domain;
 pub mod http;
 pub mod ingest;
 pub mod secrets;
+pub mod shopify;
 pub mod store;
+pub mod sync;
 pub mod telemetry;
 
 pub use app::App;

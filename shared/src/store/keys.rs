@@ -35,6 +35,12 @@ pub enum TenantItem {
     Product(ShopifyId),
     /// An applied delivery (idempotency record, with TTL).
     Event(String),
+    /// The shop connection (Admin API access), listed in gsi2 while connected.
+    Connection,
+    /// The sync's state, watermarks and checkpoint.
+    SyncState,
+    /// The shop's access token, encrypted (embedded store only; on AWS it is in Secrets Manager).
+    ShopifyToken,
 }
 
 impl TenantItem {
@@ -48,6 +54,9 @@ impl TenantItem {
             TenantItem::Customer(id) => format!("CUST#{:020}", id.get()),
             TenantItem::Product(id) => format!("PROD#{:020}", id.get()),
             TenantItem::Event(e) => format!("EVENT#{e}"),
+            TenantItem::Connection => "CONNECTION".into(),
+            TenantItem::SyncState => "SYNC".into(),
+            TenantItem::ShopifyToken => "SHOPIFY_TOKEN".into(),
         }
     }
 
@@ -62,6 +71,9 @@ impl TenantItem {
             None => match sk {
                 "PROFILE" => Some(TenantItem::Profile),
                 "TOTALS" => Some(TenantItem::Totals),
+                "CONNECTION" => Some(TenantItem::Connection),
+                "SYNC" => Some(TenantItem::SyncState),
+                "SHOPIFY_TOKEN" => Some(TenantItem::ShopifyToken),
                 _ => None,
             },
             Some(("DAY", d)) if d.len() == 10 => NaiveDate::parse_from_str(d, "%Y-%m-%d")
@@ -184,6 +196,10 @@ pub fn customer_rank_partition(t: TenantId) -> String {
     format!("{TENANT}{t}#SPEND")
 }
 
+/// The gsi2 partition listing every connected shop (one entry per tenant, sort key = tenant):
+/// the scheduler's Query. Like the directory, it spans tenants by design.
+pub const CONNECTED_SHOPS: &str = "DIR#CONNECTED";
+
 /// Failed logins for one subject (`kind` is `email` or `client`, `subject` a SHA-256 hex of it)
 /// in the throttling window that starts at `window_start` (epoch seconds).
 pub fn login_failures(kind: &str, subject: &str, window_start: i64) -> Key {
@@ -203,6 +219,9 @@ mod tests {
         prop_oneof![
             Just(TenantItem::Profile),
             Just(TenantItem::Totals),
+            Just(TenantItem::Connection),
+            Just(TenantItem::SyncState),
+            Just(TenantItem::ShopifyToken),
             (0i32..3_000_000).prop_map(|d| TenantItem::Day(
                 NaiveDate::from_num_days_from_ce_opt(d.max(1)).unwrap_or_default()
             )),

@@ -1,0 +1,273 @@
+//! Shopify's GraphQL Admin API: the client the sync uses. Version pinned here, cost-based
+//! throttling read from every response, retries with backoff on 5xx and network errors, and the
+//! mapping of GraphQL nodes to the same changes webhooks produce.
+
+pub mod records;
+
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+use crate::domain::ShopDomain;
+
+/// The Admin API version, pinned in one place.
+pub const API_VERSION: &str = "2026-01";
+/// The largest page Shopify serves.
+pub const PAGE_SIZE: u32 = 250;
+/// Attempts for one request through 5xx answers and network errors.
+const MAX_ATTEMPTS: u32 = 6;
+
+/// Why a call failed after retries.
+#[derive(Debug, thiserror::Error)]
+pub enum ShopifyError {
+    /// 401/403: the token was revoked or lacks scopes; the connection needs re-authorization.
+    #[error("Shopify refused the access token ({status})")]
+    Unauthorized { status: u16 },
+    /// Shopify could not be reached, or kept failing with 5xx.
+    #[error("Shopify could not be reached")]
+    Unreachable {
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The answer was not what the query asks for.
+    #[error("unexpected answer from Shopify: {0}")]
+    Protocol(String),
+}
+
+/// `extensions.cost.throttleStatus` of the last answer.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ThrottleStatus {
+    pub maximum_available: f64,
+    pub currently_available: f64,
+    pub restore_rate: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Cost {
+    requested_query_cost: Option<f64>,
+    throttle_status: Option<ThrottleStatus>,
+}
+
+/// How long to wait before `cost` points are available, given the bucket.
+pub fn wait_for(cost: f64, bucket: &ThrottleStatus) -> Duration {
+    let missing = cost - bucket.currently_available;
+    if missing <= 0.0 || bucket.restore_rate <= 0.0 {
+        return Duration::ZERO;
+    }
+    Duration::from_secs_f64(missing / bucket.restore_rate)
+}
+
+/// An Admin API client for one shop and token.
+pub struct Shopify {
+    http: reqwest::Client,
+    endpoint: String,
+    token: SecretString,
+    /// What the last answer said of the bucket, and what the last query cost.
+    bucket: Mutex<Option<(ThrottleStatus, f64)>>,
+    /// Time spent waiting for the bucket (reported by the sync).
+    waited: Mutex<Duration>,
+}
+
+impl Shopify {
+    /// `base_url` replaces `https://{shop}` (`SHOPIFY_API_BASE_URL`, tests and local fakes only).
+    pub fn new(
+        http: reqwest::Client,
+        base_url: Option<&str>,
+        shop: &ShopDomain,
+        token: SecretString,
+    ) -> Shopify {
+        let base = base_url
+            .map(|b| b.trim_end_matches('/').to_owned())
+            .unwrap_or_else(|| format!("https://{shop}"));
+        Shopify {
+            http,
+            endpoint: format!("{base}/admin/api/{API_VERSION}/graphql.json"),
+            token,
+            bucket: Mutex::new(None),
+            waited: Mutex::new(Duration::ZERO),
+        }
+    }
+
+    /// Total time spent waiting for the cost bucket so far.
+    pub async fn waited(&self) -> Duration {
+        *self.waited.lock().await
+    }
+
+    async fn pause(&self, d: Duration) {
+        if d.is_zero() {
+            return;
+        }
+        *self.waited.lock().await += d;
+        tokio::time::sleep(d).await;
+    }
+
+    /// Runs a query; answers its `data`. Waits as long as the bucket needs when throttled (never a
+    /// hard-coded bucket size), retries 5xx and network errors with backoff.
+    pub async fn query(&self, query: &str, variables: Value) -> Result<Value, ShopifyError> {
+        // Proactive: if the last query's cost is not available yet, wait for it.
+        if let Some((bucket, cost)) = *self.bucket.lock().await {
+            self.pause(wait_for(cost, &bucket)).await;
+        }
+        let body = json!({ "query": query, "variables": variables });
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let sent = self
+                .http
+                .post(&self.endpoint)
+                .header("X-Shopify-Access-Token", self.token.expose_secret())
+                .json(&body)
+                .send()
+                .await;
+            let res = match sent {
+                Ok(r) => r,
+                Err(e) if attempt < MAX_ATTEMPTS => {
+                    tracing::warn!(error = %e, attempt, "Shopify request failed; retrying");
+                    self.backoff(attempt).await;
+                    continue;
+                }
+                Err(e) => {
+                    return Err(ShopifyError::Unreachable {
+                        source: Box::new(e),
+                    });
+                }
+            };
+            let status = res.status().as_u16();
+            if status == 401 || status == 403 {
+                return Err(ShopifyError::Unauthorized { status });
+            }
+            if status == 429 || status >= 500 {
+                if attempt < MAX_ATTEMPTS {
+                    tracing::warn!(status, attempt, "Shopify answered an error; retrying");
+                    let retry_after = res
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse::<f64>().ok())
+                        .map(Duration::from_secs_f64);
+                    match retry_after {
+                        Some(d) => self.pause(d.min(Duration::from_secs(30))).await,
+                        None => self.backoff(attempt).await,
+                    }
+                    continue;
+                }
+                return Err(ShopifyError::Unreachable {
+                    source: format!("HTTP {status} after {attempt} attempts").into(),
+                });
+            }
+            if status != 200 {
+                return Err(ShopifyError::Protocol(format!("HTTP {status}")));
+            }
+            let answer: Value = res
+                .json()
+                .await
+                .map_err(|e| ShopifyError::Protocol(format!("body is not JSON: {e}")))?;
+            let cost: Option<Cost> = answer
+                .pointer("/extensions/cost")
+                .and_then(|c| serde_json::from_value(c.clone()).ok());
+            if let Some(Cost {
+                requested_query_cost: Some(req),
+                throttle_status: Some(bucket),
+            }) = cost
+            {
+                *self.bucket.lock().await = Some((bucket, req));
+            }
+            let throttled = answer
+                .get("errors")
+                .and_then(Value::as_array)
+                .is_some_and(|errs| {
+                    errs.iter()
+                        .any(|e| e.pointer("/extensions/code") == Some(&json!("THROTTLED")))
+                });
+            if throttled {
+                // Wait exactly as long as the bucket needs to hold this query's cost.
+                let wait = match *self.bucket.lock().await {
+                    Some((bucket, cost)) => wait_for(cost, &bucket),
+                    None => Duration::from_secs(1),
+                };
+                tracing::info!(
+                    wait_ms = wait.as_millis() as u64,
+                    "Shopify throttled; waiting for the bucket"
+                );
+                self.pause(wait.max(Duration::from_millis(10))).await;
+                continue;
+            }
+            if let Some(errs) = answer.get("errors").filter(|e| !e.is_null()) {
+                let text = errs.to_string();
+                if text.contains("ACCESS_DENIED") {
+                    return Err(ShopifyError::Unauthorized { status: 403 });
+                }
+                return Err(ShopifyError::Protocol(format!(
+                    "GraphQL errors: {}",
+                    text.chars().take(300).collect::<String>()
+                )));
+            }
+            return answer
+                .get("data")
+                .cloned()
+                .ok_or_else(|| ShopifyError::Protocol("no data".into()));
+        }
+    }
+
+    async fn backoff(&self, attempt: u32) {
+        let ms = 100u64 * (1 << attempt.min(6));
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+}
+
+/// The shop as the connection check reads it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ShopInfo {
+    pub domain: String,
+    pub currency: Option<String>,
+    pub iana_timezone: Option<String>,
+    pub scopes: Vec<String>,
+}
+
+pub const SHOP_QUERY: &str = "query Shop { shop { name myshopifyDomain currencyCode ianaTimezone } currentAppInstallation { accessScopes { handle } } }";
+
+/// Checks the token against the shop and reads what the sync needs to know about it.
+pub async fn shop_info(client: &Shopify) -> Result<ShopInfo, ShopifyError> {
+    let data = client.query(SHOP_QUERY, json!({})).await?;
+    let shop = data
+        .get("shop")
+        .ok_or_else(|| ShopifyError::Protocol("no shop".into()))?;
+    let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+    let scopes = data
+        .pointer("/currentAppInstallation/accessScopes")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|s| text(s, "handle")).collect())
+        .unwrap_or_default();
+    Ok(ShopInfo {
+        domain: text(shop, "myshopifyDomain").unwrap_or_default(),
+        currency: text(shop, "currencyCode"),
+        iana_timezone: text(shop, "ianaTimezone"),
+        scopes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wait_is_exactly_what_the_bucket_needs_to_refill() {
+        let b = ThrottleStatus {
+            maximum_available: 2000.0,
+            currently_available: 50.0,
+            restore_rate: 100.0,
+        };
+        assert_eq!(wait_for(252.0, &b), Duration::from_secs_f64(2.02));
+        assert_eq!(wait_for(50.0, &b), Duration::ZERO);
+        let plus = ThrottleStatus {
+            restore_rate: 1000.0,
+            ..b
+        };
+        assert_eq!(wait_for(1050.0, &plus), Duration::from_secs(1));
+    }
+}

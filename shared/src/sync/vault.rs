@@ -1,0 +1,314 @@
+//! Where each shop's Admin API access token is kept: one Secrets Manager secret per tenant on AWS
+//! (cached per cold start), or the embedded store encrypted at rest (ChaCha20-Poly1305) locally.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chacha20poly1305::aead::{Aead, Generate, KeyInit, Payload};
+use chacha20poly1305::{ChaCha20Poly1305, Nonce};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use tokio::sync::Mutex;
+
+use crate::domain::TenantId;
+use crate::store::keys::TenantItem;
+use crate::store::{Attr, Item, PK, SK, Store, StoreError, WriteOp};
+
+/// Why the vault failed. Never carries the token.
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    #[error("token vault unavailable")]
+    Unavailable {
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("the stored token could not be decrypted (was the encryption key changed?)")]
+    Undecryptable,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Keeps one token per tenant.
+#[async_trait::async_trait]
+pub trait TokenVault: Send + Sync {
+    async fn put(&self, tenant: TenantId, token: &SecretString) -> Result<(), VaultError>;
+    async fn get(&self, tenant: TenantId) -> Result<Option<SecretString>, VaultError>;
+    async fn delete(&self, tenant: TenantId) -> Result<(), VaultError>;
+}
+
+/// No vault configured (functions that never touch shop tokens).
+pub struct NoVault;
+
+#[async_trait::async_trait]
+impl TokenVault for NoVault {
+    async fn put(&self, _: TenantId, _: &SecretString) -> Result<(), VaultError> {
+        Err(VaultError::Unavailable {
+            source: "no token vault is configured".into(),
+        })
+    }
+    async fn get(&self, _: TenantId) -> Result<Option<SecretString>, VaultError> {
+        Err(VaultError::Unavailable {
+            source: "no token vault is configured".into(),
+        })
+    }
+    async fn delete(&self, _: TenantId) -> Result<(), VaultError> {
+        Err(VaultError::Unavailable {
+            source: "no token vault is configured".into(),
+        })
+    }
+}
+
+/// AWS Secrets Manager: the secret `<prefix><tenant>` per tenant, through the real SDK client.
+pub struct SecretsManagerVault {
+    client: aws_sdk_secretsmanager::Client,
+    prefix: String,
+    cache: Mutex<HashMap<TenantId, SecretString>>,
+}
+
+impl SecretsManagerVault {
+    /// `prefix` like `insights/prod/shopify-token/`.
+    pub fn new(
+        client: aws_sdk_secretsmanager::Client,
+        prefix: impl Into<String>,
+    ) -> SecretsManagerVault {
+        SecretsManagerVault {
+            client,
+            prefix: prefix.into(),
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn name(&self, t: TenantId) -> String {
+        format!("{}{t}", self.prefix)
+    }
+}
+
+fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> VaultError {
+    VaultError::Unavailable {
+        source: Box::new(e),
+    }
+}
+
+#[async_trait::async_trait]
+impl TokenVault for SecretsManagerVault {
+    async fn put(&self, tenant: TenantId, token: &SecretString) -> Result<(), VaultError> {
+        let name = self.name(tenant);
+        let created = self
+            .client
+            .create_secret()
+            .name(&name)
+            .description("Shopify Admin API access token of one Shopify Insights tenant")
+            .secret_string(token.expose_secret())
+            .send()
+            .await;
+        match created {
+            Ok(_) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_exists_exception()) =>
+            {
+                self.client
+                    .put_secret_value()
+                    .secret_id(&name)
+                    .secret_string(token.expose_secret())
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+            }
+            Err(e) => return Err(unavailable(e)),
+        }
+        self.cache.lock().await.insert(tenant, token.clone());
+        Ok(())
+    }
+
+    async fn get(&self, tenant: TenantId) -> Result<Option<SecretString>, VaultError> {
+        if let Some(t) = self.cache.lock().await.get(&tenant) {
+            return Ok(Some(t.clone()));
+        }
+        match self
+            .client
+            .get_secret_value()
+            .secret_id(self.name(tenant))
+            .send()
+            .await
+        {
+            Ok(out) => {
+                let token = out
+                    .secret_string()
+                    .map(|s| SecretString::from(s.to_owned()));
+                if let Some(t) = &token {
+                    self.cache.lock().await.insert(tenant, t.clone());
+                }
+                Ok(token)
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn delete(&self, tenant: TenantId) -> Result<(), VaultError> {
+        self.cache.lock().await.remove(&tenant);
+        match self
+            .client
+            .delete_secret()
+            .secret_id(self.name(tenant))
+            .force_delete_without_recovery(true)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}
+
+/// The embedded store, the token encrypted with ChaCha20-Poly1305 under a key derived from a local
+/// secret (`INSIGHTS_ENCRYPTION_KEY`, or one generated into the data dir); the tenant id is the
+/// associated data, so a ciphertext copied to another tenant does not decrypt.
+pub struct LocalVault {
+    store: Arc<dyn Store>,
+    cipher: ChaCha20Poly1305,
+}
+
+impl LocalVault {
+    pub fn new(store: Arc<dyn Store>, key_material: &SecretString) -> LocalVault {
+        let key = Sha256::digest(key_material.expose_secret().as_bytes());
+        // A 32-byte key always fits ChaCha20.
+        let cipher = match ChaCha20Poly1305::new_from_slice(&key) {
+            Ok(c) => c,
+            Err(_) => unreachable!("SHA-256 output is 32 bytes"),
+        };
+        LocalVault { store, cipher }
+    }
+}
+
+#[async_trait::async_trait]
+impl TokenVault for LocalVault {
+    async fn put(&self, tenant: TenantId, token: &SecretString) -> Result<(), VaultError> {
+        let nonce = Nonce::generate();
+        let aad = tenant.to_string();
+        let sealed = self
+            .cipher
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: token.expose_secret().as_bytes(),
+                    aad: aad.as_bytes(),
+                },
+            )
+            .map_err(|_| VaultError::Undecryptable)?;
+        let key = TenantItem::ShopifyToken.key(tenant);
+        let item = Item::from([
+            (PK.to_owned(), Attr::S(key.pk)),
+            (SK.to_owned(), Attr::S(key.sk)),
+            ("nonce".to_owned(), Attr::B(nonce.to_vec())),
+            ("ciphertext".to_owned(), Attr::B(sealed)),
+        ]);
+        self.store
+            .write(vec![WriteOp::Put {
+                item,
+                condition: None,
+            }])
+            .await?;
+        Ok(())
+    }
+
+    async fn get(&self, tenant: TenantId) -> Result<Option<SecretString>, VaultError> {
+        let Some(item) = self
+            .store
+            .get(&TenantItem::ShopifyToken.key(tenant))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let (Some(Attr::B(nonce)), Some(Attr::B(sealed))) =
+            (item.get("nonce"), item.get("ciphertext"))
+        else {
+            return Err(VaultError::Undecryptable);
+        };
+        let nonce = Nonce::try_from(nonce.as_slice()).map_err(|_| VaultError::Undecryptable)?;
+        let aad = tenant.to_string();
+        let plain = self
+            .cipher
+            .decrypt(
+                &nonce,
+                Payload {
+                    msg: sealed,
+                    aad: aad.as_bytes(),
+                },
+            )
+            .map_err(|_| VaultError::Undecryptable)?;
+        let text = String::from_utf8(plain).map_err(|_| VaultError::Undecryptable)?;
+        Ok(Some(SecretString::from(text)))
+    }
+
+    async fn delete(&self, tenant: TenantId) -> Result<(), VaultError> {
+        let key = TenantItem::ShopifyToken.key(tenant);
+        self.store
+            .write(vec![WriteOp::Delete {
+                key,
+                condition: None,
+            }])
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::embedded::EmbeddedStore;
+
+    #[tokio::test]
+    async fn a_local_token_is_stored_encrypted_and_only_its_tenant_can_read_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+        let vault = LocalVault::new(store.clone(), &SecretString::from("local key"));
+        let (a, b) = (TenantId::new(1), TenantId::new(2));
+        vault
+            .put(a, &SecretString::from("shpat_secret_token"))
+            .await
+            .unwrap();
+        assert_eq!(
+            vault.get(a).await.unwrap().unwrap().expose_secret(),
+            "shpat_secret_token"
+        );
+        assert!(vault.get(b).await.unwrap().is_none());
+
+        // At rest: no plaintext, and moved to another tenant it does not decrypt.
+        let mut item = store
+            .get(&TenantItem::ShopifyToken.key(a))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!format!("{item:?}").contains("shpat_secret_token"));
+        let kb = TenantItem::ShopifyToken.key(b);
+        item.insert(PK.into(), Attr::S(kb.pk));
+        item.insert(SK.into(), Attr::S(kb.sk));
+        store
+            .write(vec![WriteOp::Put {
+                item,
+                condition: None,
+            }])
+            .await
+            .unwrap();
+        assert!(matches!(vault.get(b).await, Err(VaultError::Undecryptable)));
+        // Another key cannot read it either.
+        let other = LocalVault::new(store.clone(), &SecretString::from("another key"));
+        assert!(matches!(other.get(a).await, Err(VaultError::Undecryptable)));
+
+        vault.delete(a).await.unwrap();
+        assert!(vault.get(a).await.unwrap().is_none());
+    }
+}
