@@ -27,6 +27,10 @@ pub enum ApiError {
     },
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    #[error("{message}")]
+    Unprocessable { code: &'static str, message: String },
+    #[error("{message}")]
+    BadGateway { code: &'static str, message: String },
     #[error("too many requests")]
     TooManyRequests { retry_after_seconds: u64 },
     #[error("storage failed")]
@@ -71,6 +75,10 @@ impl ApiError {
                 (StatusCode::UNAUTHORIZED, code, (*message).to_owned())
             }
             ApiError::Conflict { code, message } => (StatusCode::CONFLICT, code, message.clone()),
+            ApiError::Unprocessable { code, message } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, code, message.clone())
+            }
+            ApiError::BadGateway { code, message } => (StatusCode::BAD_GATEWAY, code, message.clone()),
             ApiError::TooManyRequests { .. } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "too_many_attempts",

@@ -7,10 +7,11 @@ pub mod dashboard;
 pub mod error;
 pub mod extract;
 pub mod pages;
+pub mod sync;
 pub mod webhooks;
 
 use axum::Router;
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, delete, get, post, put};
 
 use crate::App;
 pub use error::ApiError;
@@ -29,6 +30,10 @@ pub enum Endpoint {
     DashboardMetrics,
     DashboardOrdersByDate,
     DashboardTopCustomers,
+    ShopifyConnect,
+    ShopifyDisconnect,
+    SyncRequest,
+    SyncStatus,
 }
 
 impl Endpoint {
@@ -44,6 +49,10 @@ impl Endpoint {
         Endpoint::DashboardMetrics,
         Endpoint::DashboardOrdersByDate,
         Endpoint::DashboardTopCustomers,
+        Endpoint::ShopifyConnect,
+        Endpoint::ShopifyDisconnect,
+        Endpoint::SyncRequest,
+        Endpoint::SyncStatus,
     ];
 
     /// The function (and package, and binary) name.
@@ -60,6 +69,10 @@ impl Endpoint {
             Endpoint::DashboardMetrics => "dashboard-metrics",
             Endpoint::DashboardOrdersByDate => "dashboard-orders-by-date",
             Endpoint::DashboardTopCustomers => "dashboard-top-customers",
+            Endpoint::ShopifyConnect => "shopify-connect",
+            Endpoint::ShopifyDisconnect => "shopify-disconnect",
+            Endpoint::SyncRequest => "sync-request",
+            Endpoint::SyncStatus => "sync-status",
         }
     }
 
@@ -69,13 +82,17 @@ impl Endpoint {
             | Endpoint::TenantsMe
             | Endpoint::DashboardMetrics
             | Endpoint::DashboardOrdersByDate
-            | Endpoint::DashboardTopCustomers => http::Method::GET,
+            | Endpoint::DashboardTopCustomers
+            | Endpoint::SyncStatus => http::Method::GET,
+            Endpoint::ShopifyConnect => http::Method::PUT,
+            Endpoint::ShopifyDisconnect => http::Method::DELETE,
             Endpoint::AuthRegister
             | Endpoint::AuthLogin
             | Endpoint::Webhooks
             | Endpoint::WebhooksCustomers
             | Endpoint::WebhooksOrders
-            | Endpoint::WebhooksProducts => http::Method::POST,
+            | Endpoint::WebhooksProducts
+            | Endpoint::SyncRequest => http::Method::POST,
         }
     }
 
@@ -92,6 +109,9 @@ impl Endpoint {
             Endpoint::DashboardMetrics => "/dashboard/metrics",
             Endpoint::DashboardOrdersByDate => "/dashboard/orders-by-date",
             Endpoint::DashboardTopCustomers => "/dashboard/top-customers",
+            Endpoint::ShopifyConnect | Endpoint::ShopifyDisconnect => "/tenants/me/shopify",
+            Endpoint::SyncRequest => "/sync",
+            Endpoint::SyncStatus => "/sync/status",
         }
     }
 
@@ -108,6 +128,10 @@ impl Endpoint {
             Endpoint::DashboardMetrics => get(dashboard::metrics),
             Endpoint::DashboardOrdersByDate => get(dashboard::orders_by_date),
             Endpoint::DashboardTopCustomers => get(dashboard::top_customers),
+            Endpoint::ShopifyConnect => put(sync::connect),
+            Endpoint::ShopifyDisconnect => delete(sync::disconnect),
+            Endpoint::SyncRequest => post(sync::request),
+            Endpoint::SyncStatus => get(sync::status),
         }
     }
 }
@@ -127,8 +151,16 @@ pub fn local_router(app: App) -> Router {
 }
 
 fn build(app: App, endpoints: &[Endpoint], mut r: Router<App>) -> Router {
+    // Endpoints sharing a path (PUT and DELETE /tenants/me/shopify) merge into one route.
+    let mut by_path: Vec<(&str, MethodRouter<App>)> = Vec::new();
     for e in endpoints {
-        r = r.route(e.path(), e.handler());
+        match by_path.iter_mut().find(|(p, _)| *p == e.path()) {
+            Some((_, m)) => *m = std::mem::take(m).merge(e.handler()),
+            None => by_path.push((e.path(), e.handler())),
+        }
+    }
+    for (path, handler) in by_path {
+        r = r.route(path, handler);
     }
     r.fallback(|| async { ApiError::NotFound }).with_state(app)
 }

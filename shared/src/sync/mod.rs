@@ -3,6 +3,7 @@
 //! a checkpoint after every page so an interrupted run resumes, and every record applied through
 //! the same path as webhooks so both converge on one state.
 
+pub mod jobs;
 pub mod queue;
 pub mod vault;
 
