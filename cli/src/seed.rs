@@ -202,7 +202,7 @@ fn plan(a: &SeedArgs, now: DateTime<Utc>) -> Vec<Send> {
             });
         }
         if rng.chance(4) {
-            o.updated_at = o.updated_at + chrono::Duration::hours(2);
+            o.updated_at += chrono::Duration::hours(2);
             o.cancelled_at = Some(o.updated_at);
             sends.push(Send {
                 topic: "orders/cancelled",

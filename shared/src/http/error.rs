@@ -78,7 +78,9 @@ impl ApiError {
             ApiError::Unprocessable { code, message } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, code, message.clone())
             }
-            ApiError::BadGateway { code, message } => (StatusCode::BAD_GATEWAY, code, message.clone()),
+            ApiError::BadGateway { code, message } => {
+                (StatusCode::BAD_GATEWAY, code, message.clone())
+            }
             ApiError::TooManyRequests { .. } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "too_many_attempts",

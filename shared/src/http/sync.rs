@@ -48,10 +48,15 @@ pub async fn connect(
 ) -> Result<Json<Value>, ApiError> {
     let token = body.required_str("access_token", MAX_TOKEN)?.trim();
     if token.is_empty() || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(ApiError::bad_request("invalid_field", "access_token is not a token."));
+        return Err(ApiError::bad_request(
+            "invalid_field",
+            "access_token is not a token.",
+        ));
     }
     let c = sync::connect(&app, tenant, SecretString::from(token.to_owned())).await?;
-    Ok(Json(json!({"shop_domain": c.shop_domain, "connected": true, "scopes": c.scopes})))
+    Ok(Json(
+        json!({"shop_domain": c.shop_domain, "connected": true, "scopes": c.scopes}),
+    ))
 }
 
 pub async fn disconnect(State(app): State<App>, tenant: TenantId) -> Result<StatusCode, ApiError> {
@@ -59,7 +64,10 @@ pub async fn disconnect(State(app): State<App>, tenant: TenantId) -> Result<Stat
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn request(State(app): State<App>, tenant: TenantId) -> Result<(StatusCode, Json<Value>), ApiError> {
+pub async fn request(
+    State(app): State<App>,
+    tenant: TenantId,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let sync_id = sync::request(&app, tenant).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({"sync_id": sync_id}))))
 }

@@ -41,7 +41,9 @@ pub async fn shop(app: &App, event: &Value, remaining: Duration) -> Result<Value
         return Ok(json!({"result": "ignored"}));
     };
     let deadline = Instant::now() + remaining.saturating_sub(MARGIN);
-    let outcome = run(app, &req, deadline, &|_, _| {}).await.map_err(JobError)?;
+    let outcome = run(app, &req, deadline, &|_, _| {})
+        .await
+        .map_err(JobError)?;
     Ok(match outcome {
         RunOutcome::Done { applied } => json!({"result": "done", "applied": applied}),
         RunOutcome::Requeued => json!({"result": "requeued"}),

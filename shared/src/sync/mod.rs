@@ -298,6 +298,8 @@ pub async fn schedule(app: &App) -> Result<usize, SyncError> {
     Ok(requests.len())
 }
 
+/// Ends a run in `state`. The checkpoint stays (a failed or interrupted run's successor resumes
+/// from it); a completed run has already cleared it with its last page.
 async fn finish(
     app: &App,
     tenant: TenantId,
@@ -307,9 +309,7 @@ async fn finish(
     let mut u = Update::default()
         .set("state", state)
         .set("last_finished_at", app.clock.now().to_rfc3339())
-        .remove("lease_until")
-        .remove("checkpoint_kind")
-        .remove("checkpoint_cursor");
+        .remove("lease_until");
     u = match error {
         Some(e) => u.set("error", e),
         None => u.remove("error"),
@@ -438,7 +438,6 @@ pub async fn run(
             }
             applied += kind_applied;
             read += page.changes.len() as u64;
-            progress(kind, read);
             // Checkpoint after every page: where to resume, and counts so far.
             let mut u = Update::default().add(&count_attr(kind), Decimal::from(kind_applied));
             u = match &page.next {
@@ -464,6 +463,8 @@ pub async fn run(
                     condition: None,
                 }])
                 .await?;
+            // After the checkpoint: what the callback reports is never lost by an interruption.
+            progress(kind, read);
             match page.next {
                 Some(next) => cursor = Some(next),
                 None => break,

@@ -116,6 +116,13 @@ impl TestApp {
         self.clock.now().date_naive()
     }
 
+    /// The same test app with these sync dependencies (the router is rebuilt over them).
+    pub fn with_sync(mut self, deps: shared::sync::SyncDeps) -> TestApp {
+        self.app = self.app.clone().with_sync(deps);
+        self.router = shared::http::local_router(self.app.clone());
+        self
+    }
+
     pub fn backend(&self) -> &'static str {
         self.app.store.backend_name()
     }

@@ -1,0 +1,540 @@
+//! "Shop connection and sync" against a fake Shopify Admin API that paginates, throttles by cost,
+//! fails with 5xx and refuses revoked tokens: a full backfill, an incremental run, recovery with
+//! nothing lost or doubled, `needs_reauth`, a sync racing webhooks, and a run resumed from its
+//! checkpoint after an interruption.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod fake_shopify;
+mod support;
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{TimeZone, Utc};
+use fake_shopify::{FakeConfig, FakeOrder, FakeShopify};
+use http::{Method, StatusCode};
+use rust_decimal::Decimal;
+use secrecy::SecretString;
+use serde_json::json;
+use shared::shopify::records::Kind;
+use shared::sync::queue::{QueueError, SyncQueue, SyncRequest};
+use shared::sync::vault::LocalVault;
+use shared::sync::{RunOutcome, SyncDeps};
+use support::{Delivery, TestApp};
+
+/// Records what would go to EventBridge; the test plays the `sync-shop` worker.
+#[derive(Default)]
+struct Recorded(Mutex<Vec<SyncRequest>>);
+
+#[async_trait::async_trait]
+impl SyncQueue for Recorded {
+    async fn enqueue(&self, r: &[SyncRequest]) -> Result<(), QueueError> {
+        self.0.lock().unwrap().extend_from_slice(r);
+        Ok(())
+    }
+}
+
+impl Recorded {
+    fn take(&self) -> Vec<SyncRequest> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+struct Setup {
+    t: TestApp,
+    fake: FakeShopify,
+    queue: Arc<Recorded>,
+    token: String,
+}
+
+async fn setup(config: FakeConfig) -> Setup {
+    let fake = FakeShopify::start(config).await;
+    let queue = Arc::new(Recorded::default());
+    let base = TestApp::embedded().await;
+    let deps = SyncDeps {
+        vault: Arc::new(LocalVault::new(
+            base.app.store.clone(),
+            &SecretString::from("test key"),
+        )),
+        queue: queue.clone(),
+        shopify_base_url: Some(fake.base_url()),
+        http: reqwest::Client::new(),
+    };
+    let t = base.with_sync(deps);
+    let reg = t
+        .post_json(
+            "/auth/register",
+            &json!({"name": "Snow Devil", "email": "jon@example.com", "password": "correct horse battery", "shop_domain": "snowdevil.myshopify.com"}),
+        )
+        .await;
+    assert_eq!(reg.status, StatusCode::CREATED);
+    Setup {
+        t,
+        fake,
+        queue,
+        token: reg.json["token"].as_str().unwrap().to_owned(),
+    }
+}
+
+impl Setup {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> support::Answer {
+        let auth = format!("Bearer {}", self.token);
+        let mut headers = vec![("authorization", auth.as_str())];
+        if body.is_some() {
+            headers.push(("content-type", "application/json"));
+        }
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        self.t.request(method, path, &headers, body).await
+    }
+
+    async fn connect(&self) {
+        let a = self
+            .call(
+                Method::PUT,
+                "/tenants/me/shopify",
+                Some(json!({"access_token": "shpat_test"})),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.json);
+    }
+
+    /// Requests a sync and plays the worker until it is done.
+    async fn sync(&self) -> RunOutcome {
+        let a = self.call(Method::POST, "/sync", None).await;
+        assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.json);
+        self.drain().await
+    }
+
+    async fn drain(&self) -> RunOutcome {
+        let mut last = RunOutcome::Skipped;
+        while let Some(req) = self.queue.take().pop() {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            last = shared::sync::run(&self.t.app, &req, deadline, &|_, _| {})
+                .await
+                .unwrap();
+        }
+        last
+    }
+
+    async fn metrics(&self) -> serde_json::Value {
+        self.call(Method::GET, "/dashboard/metrics", None)
+            .await
+            .json
+    }
+
+    /// What the fake store's current orders amount to, by the contract's definitions.
+    fn expected(&self) -> (u64, Decimal) {
+        let mut orders = 0;
+        let mut revenue = Decimal::ZERO;
+        for id in self.fake.ids(Kind::Orders) {
+            let o = self.fake.order(id).unwrap();
+            if o.test {
+                continue;
+            }
+            orders += 1;
+            if o.cancelled_at.is_none() {
+                revenue += Decimal::from_str(&o.total).unwrap();
+            }
+        }
+        (orders, revenue)
+    }
+}
+
+#[tokio::test]
+async fn connecting_checks_the_token_with_shopify_and_answers_the_contract() {
+    let s = setup(FakeConfig::default()).await;
+    let a = s
+        .call(
+            Method::PUT,
+            "/tenants/me/shopify",
+            Some(json!({"access_token": "shpat_wrong"})),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(a.json["error"]["code"], "shopify_rejected_token");
+    let a = s
+        .call(
+            Method::PUT,
+            "/tenants/me/shopify",
+            Some(json!({"token": "x"})),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    // Not connected yet: nothing to sync.
+    assert_eq!(
+        s.call(Method::POST, "/sync", None).await.status,
+        StatusCode::CONFLICT
+    );
+
+    let a = s
+        .call(
+            Method::PUT,
+            "/tenants/me/shopify",
+            Some(json!({"access_token": "shpat_test"})),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.json["shop_domain"], "snowdevil.myshopify.com");
+    assert_eq!(a.json["connected"], true);
+    assert!(
+        a.json["scopes"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("read_all_orders"))
+    );
+    let a = s.call(Method::GET, "/sync/status", None).await;
+    assert_eq!(a.json["state"], "idle");
+    assert_eq!(
+        s.t.request(Method::GET, "/sync/status", &[], "")
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    let d = s.call(Method::DELETE, "/tenants/me/shopify", None).await;
+    assert_eq!(d.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        s.call(Method::POST, "/sync", None).await.status,
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        shared::sync::schedule(&s.t.app).await.unwrap(),
+        0,
+        "schedules skip a disconnected shop"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_shopify_is_a_502() {
+    let s = setup(FakeConfig::default()).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let deps = SyncDeps {
+        vault: Arc::new(LocalVault::new(
+            s.t.app.store.clone(),
+            &SecretString::from("k"),
+        )),
+        queue: s.queue.clone(),
+        shopify_base_url: Some(format!("http://127.0.0.1:{port}")),
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .unwrap(),
+    };
+    let token = s.token.clone();
+    let t = s.t.with_sync(deps);
+    let a = t
+        .request(
+            Method::PUT,
+            "/tenants/me/shopify",
+            &[
+                ("authorization", &format!("Bearer {token}")),
+                ("content-type", "application/json"),
+            ],
+            json!({"access_token": "shpat_test"}).to_string(),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::BAD_GATEWAY, "{}", a.json);
+}
+
+#[tokio::test]
+async fn a_full_backfill_then_an_incremental_run_that_reads_only_what_changed() {
+    let s = setup(FakeConfig::default()).await;
+    s.fake.generate(300, 40, 2_000, 7);
+    s.connect().await;
+    assert!(matches!(s.sync().await, RunOutcome::Done { .. }));
+    let (orders, revenue) = s.expected();
+    let m = s.metrics().await;
+    assert_eq!(m["orders"], orders);
+    assert_eq!(m["revenue"], format!("{revenue:.2}"));
+    assert_eq!(m["products"], 40);
+    let status = s.call(Method::GET, "/sync/status", None).await.json;
+    assert_eq!(status["state"], "idle");
+    for k in ["customers", "orders", "products"] {
+        assert!(status["watermarks"][k].is_string(), "{k} watermark");
+    }
+    assert_eq!(status["counts"]["orders"], s.fake.len(Kind::Orders));
+
+    // Five orders change; the next run reads them (and the overlap), not the store.
+    let before = s.fake.records_served(Kind::Orders);
+    let ids: Vec<u64> = s.fake.ids(Kind::Orders).into_iter().take(5).collect();
+    let later = Utc::now() + chrono::Duration::hours(1);
+    s.fake.touch_orders(&ids, later);
+    for id in &ids {
+        let mut o = s.fake.order(*id).unwrap();
+        o.total = "999.99".into();
+        o.cancelled_at = None;
+        o.test = false;
+        s.fake.upsert_order(o);
+    }
+    assert!(matches!(s.sync().await, RunOutcome::Done { .. }));
+    let read = s.fake.records_served(Kind::Orders) - before;
+    assert!(
+        (5..50).contains(&read),
+        "incremental run read {read} orders"
+    );
+    let (orders, revenue) = s.expected();
+    let m = s.metrics().await;
+    assert_eq!(m["orders"], orders);
+    assert_eq!(m["revenue"], format!("{revenue:.2}"));
+}
+
+#[tokio::test]
+async fn throttling_and_5xx_answers_are_waited_out_with_nothing_lost_or_doubled() {
+    let config = FakeConfig {
+        bucket_size: 1000.0,
+        restore_rate: 2000.0,
+        ..FakeConfig::default()
+    };
+    let s = setup(config).await;
+    s.fake.generate(100, 10, 1_500, 11);
+    s.connect().await;
+    s.fake.fail_next(3, 503);
+    assert_eq!(
+        s.call(Method::POST, "/sync", None).await.status,
+        StatusCode::ACCEPTED
+    );
+    let req = s.queue.take().pop().unwrap();
+    // Another consumer of the same app's bucket empties it after the first order page: the next
+    // request is THROTTLED and the client waits as long as that answer's throttleStatus says.
+    let drained = std::sync::atomic::AtomicBool::new(false);
+    let fake = &s.fake;
+    let progress = |kind: Kind, _: u64| {
+        if kind == Kind::Orders && !drained.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            fake.drain_bucket();
+        }
+    };
+    let out = shared::sync::run(
+        &s.t.app,
+        &req,
+        Instant::now() + Duration::from_secs(60),
+        &progress,
+    )
+    .await
+    .unwrap();
+    assert!(matches!(out, RunOutcome::Done { .. }));
+    assert!(s.fake.throttled() > 0, "the fake throttled");
+    assert!(s.fake.failures_served() >= 3);
+    let (orders, revenue) = s.expected();
+    let m = s.metrics().await;
+    assert_eq!(m["orders"], orders);
+    assert_eq!(m["revenue"], format!("{revenue:.2}"));
+    // Running again changes nothing: every record is already at its version.
+    s.sync().await;
+    assert_eq!(s.metrics().await, m);
+}
+
+#[tokio::test]
+async fn a_revoked_token_marks_the_connection_needs_reauth_and_a_reconnect_clears_it() {
+    let s = setup(FakeConfig::default()).await;
+    s.fake.generate(10, 2, 20, 3);
+    s.connect().await;
+    s.fake.revoke_token();
+    assert_eq!(s.sync().await, RunOutcome::NeedsReauth);
+    let st = s.call(Method::GET, "/sync/status", None).await.json;
+    assert_eq!(st["state"], "needs_reauth");
+    assert!(
+        st["error"]
+            .as_str()
+            .unwrap()
+            .contains("connect the shop again")
+    );
+    assert_eq!(
+        shared::sync::schedule(&s.t.app).await.unwrap(),
+        0,
+        "the scheduler skips it"
+    );
+
+    s.fake.rotate_token("shpat_new");
+    let a = s
+        .call(
+            Method::PUT,
+            "/tenants/me/shopify",
+            Some(json!({"access_token": "shpat_new"})),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(
+        s.call(Method::GET, "/sync/status", None).await.json["state"],
+        "idle"
+    );
+    assert_eq!(shared::sync::schedule(&s.t.app).await.unwrap(), 1);
+    assert!(matches!(s.drain().await, RunOutcome::Done { .. }));
+}
+
+#[tokio::test]
+async fn one_sync_at_a_time_per_shop() {
+    let s = setup(FakeConfig::default()).await;
+    s.connect().await;
+    assert_eq!(
+        s.call(Method::POST, "/sync", None).await.status,
+        StatusCode::ACCEPTED
+    );
+    let a = s.call(Method::POST, "/sync", None).await;
+    assert_eq!(a.status, StatusCode::CONFLICT);
+    assert_eq!(a.json["error"]["code"], "sync_running");
+    assert_eq!(
+        shared::sync::schedule(&s.t.app).await.unwrap(),
+        0,
+        "the scheduler does not double it"
+    );
+    s.drain().await;
+    assert_eq!(
+        s.call(Method::POST, "/sync", None).await.status,
+        StatusCode::ACCEPTED
+    );
+}
+
+#[tokio::test]
+async fn a_sync_racing_webhooks_for_the_same_orders_converges_on_the_newest_versions() {
+    let s = setup(FakeConfig::default()).await;
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 20, 15, 0, 0).unwrap();
+    // Shopify's current state: ten orders, version 2 (12.50 each).
+    for i in 0..10u64 {
+        let mut o = FakeOrder::new(1000 + i, t0);
+        o.updated_at = t0 + chrono::Duration::hours(2);
+        o.total = "12.50".into();
+        s.fake.upsert_order(o);
+    }
+    s.connect().await;
+    let shop = "snowdevil.myshopify.com";
+    // Webhooks carry version 1 (older, 10.00) of the even orders and version 3 (newest, 20.00) of
+    // the odd ones, delivered while the sync runs.
+    let webhook = |i: u64, hours: i64, total: &str| {
+        let mut body: serde_json::Value =
+            serde_json::from_slice(&support::fixture("orders-create.json")).unwrap();
+        body["id"] = json!(1000 + i);
+        body["customer"] = serde_json::Value::Null;
+        body["created_at"] = json!(t0.to_rfc3339());
+        body["updated_at"] = json!((t0 + chrono::Duration::hours(hours)).to_rfc3339());
+        body["current_total_price"] = json!(total);
+        serde_json::to_vec(&body).unwrap()
+    };
+    let sync_req = s.call(Method::POST, "/sync", None).await;
+    assert_eq!(sync_req.status, StatusCode::ACCEPTED);
+    let requests = s.queue.take();
+    let app = s.t.app.clone();
+    let sync = tokio::spawn(async move {
+        shared::sync::run(
+            &app,
+            &requests[0],
+            Instant::now() + Duration::from_secs(60),
+            &|_, _| {},
+        )
+        .await
+        .unwrap()
+    });
+    for i in 0..10u64 {
+        let (hours, total) = if i % 2 == 0 {
+            (1, "10.00")
+        } else {
+            (3, "20.00")
+        };
+        let a =
+            s.t.deliver(&Delivery::new(
+                "orders/updated",
+                shop,
+                webhook(i, hours, total),
+            ))
+            .await;
+        assert_eq!(a.status, StatusCode::OK);
+    }
+    assert!(matches!(sync.await.unwrap(), RunOutcome::Done { .. }));
+    // Even orders: the sync's version 2 (12.50); odd: the webhook's version 3 (20.00).
+    let m = s.metrics().await;
+    assert_eq!(m["orders"], 10);
+    assert_eq!(m["revenue"], "162.50");
+    let totals: BTreeMap<String, String> = s
+        .call(
+            Method::GET,
+            "/dashboard/orders-by-date?from=2026-11-20&to=2026-11-20&limit=50",
+            None,
+        )
+        .await
+        .json["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["id"].as_str().unwrap().to_owned(),
+                o["total_price"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    for i in 0..10u64 {
+        let want = if i % 2 == 0 { "12.50" } else { "20.00" };
+        assert_eq!(totals[&(1000 + i).to_string()], want, "order {i}");
+    }
+}
+
+#[tokio::test]
+async fn an_interrupted_run_resumes_from_its_checkpoint_instead_of_restarting() {
+    let s = setup(FakeConfig::default()).await;
+    s.fake.generate(50, 5, 1_200, 5); // five pages of orders
+    s.connect().await;
+    assert_eq!(
+        s.call(Method::POST, "/sync", None).await.status,
+        StatusCode::ACCEPTED
+    );
+    let req = s.queue.take().pop().unwrap();
+
+    // Out of time before the first page: the request goes back on the queue.
+    let out = shared::sync::run(&s.t.app, &req, Instant::now(), &|_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(out, RunOutcome::Requeued);
+    assert_eq!(s.queue.take(), vec![req.clone()]);
+
+    // A Lambda killed after its second order page (the future dropped mid-run).
+    let pages = Arc::new(Mutex::new(0u32));
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let (p, n) = (pages.clone(), stop.clone());
+    let progress = move |kind: Kind, _: u64| {
+        if kind == Kind::Orders {
+            let mut c = p.lock().unwrap();
+            *c += 1;
+            if *c == 2 {
+                n.notify_one();
+            }
+        }
+    };
+    let app = s.t.app.clone();
+    let r = req.clone();
+    tokio::select! {
+        _ = shared::sync::run(&app, &r, Instant::now() + Duration::from_secs(60), &progress) => panic!("the run finished before the interruption"),
+        () = stop.notified() => {}
+    }
+    let served_before = s.fake.pages_served(Kind::Orders);
+    assert_eq!(served_before, 2);
+
+    // The successor (same request, redelivered) picks up at page three.
+    let out = shared::sync::run(
+        &s.t.app,
+        &req,
+        Instant::now() + Duration::from_secs(60),
+        &|_, _| {},
+    )
+    .await
+    .unwrap();
+    assert!(matches!(out, RunOutcome::Done { .. }));
+    assert_eq!(
+        s.fake.pages_served(Kind::Orders),
+        5,
+        "pages three to five only"
+    );
+    let (orders, revenue) = s.expected();
+    let m = s.metrics().await;
+    assert_eq!(m["orders"], orders);
+    assert_eq!(m["revenue"], format!("{revenue:.2}"));
+}
