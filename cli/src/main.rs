@@ -60,6 +60,15 @@ enum Command {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
+    /// Run one shop's sync from the Shopify Admin API in the foreground, with progress (the server
+    /// must not be running on the same data dir).
+    Sync {
+        /// The shop, e.g. snowdevil.myshopify.com (connected with PUT /tenants/me/shopify).
+        #[arg(long)]
+        shop: String,
+        #[arg(long, default_value = "./data", env = "INSIGHTS_DATA_DIR")]
+        data_dir: PathBuf,
+    },
     /// Load generators; see docs/benchmarks.md.
     #[command(subcommand)]
     Bench(bench::Bench),
@@ -87,6 +96,7 @@ fn main() -> ExitCode {
                 serve(SocketAddr::new(host, port), data_dir, every).await
             }
             Command::Bench(b) => bench::run(b).await,
+            Command::Sync { shop, data_dir } => sync_one(&shop, &data_dir).await,
             Command::Seed {
                 url,
                 data_dir,
@@ -183,4 +193,27 @@ async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutting down");
+}
+
+async fn sync_one(shop: &str, data_dir: &std::path::Path) -> Result<(), CliError> {
+    let (app, _queued) = App::local(data_dir).await?;
+    let entry = shared::ingest::find_shop(&app, shop)
+        .await?
+        .ok_or_else(|| format!("no tenant has the shop {shop}"))?;
+    let sync_id = shared::sync::request(&app, entry.tenant).await?;
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    let progress = |kind: shared::shopify::records::Kind, read: u64| {
+        bar.set_message(format!("{read} records read (now: {})", kind.as_str()));
+    };
+    let req = shared::sync::SyncRequest {
+        tenant: entry.tenant,
+        sync_id,
+    };
+    // No Lambda limit here: run to the end.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(365 * 24 * 3600);
+    let outcome = shared::sync::run(&app, &req, deadline, &progress).await?;
+    bar.finish_and_clear();
+    println!("{shop}: {outcome:?}");
+    Ok(())
 }
