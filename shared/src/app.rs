@@ -91,6 +91,8 @@ impl App {
                 queue: Arc::new(NoQueue),
                 shopify_base_url: None,
                 http: reqwest::Client::new(),
+                bulk_first_sync: false,
+                bulk_poll: std::time::Duration::from_secs(1),
             }),
             secrets,
             names: Arc::new(names),
@@ -129,6 +131,8 @@ impl App {
             )),
             shopify_base_url: std::env::var("SHOPIFY_API_BASE_URL").ok(),
             http: reqwest::Client::new(),
+            bulk_first_sync: true,
+            bulk_poll: std::time::Duration::from_secs(5),
         };
         Ok(App::new(
             store,
@@ -155,6 +159,8 @@ impl App {
             queue: Arc::new(LocalQueue(tx)),
             shopify_base_url: std::env::var("SHOPIFY_API_BASE_URL").ok(),
             http: reqwest::Client::new(),
+            bulk_first_sync: true,
+            bulk_poll: std::time::Duration::from_secs(2),
         };
         let app =
             App::new(store, secrets, SecretNames::local(), Arc::new(SystemClock)).with_sync(deps);

@@ -61,6 +61,8 @@ async fn setup(config: FakeConfig) -> Setup {
         queue: queue.clone(),
         shopify_base_url: Some(fake.base_url()),
         http: reqwest::Client::new(),
+        bulk_first_sync: false,
+        bulk_poll: Duration::from_millis(10),
     };
     let t = base.with_sync(deps);
     let reg = t
@@ -230,6 +232,8 @@ async fn an_unreachable_shopify_is_a_502() {
             .timeout(Duration::from_secs(2))
             .build()
             .unwrap(),
+        bulk_first_sync: false,
+        bulk_poll: Duration::from_millis(10),
     };
     let token = s.token.clone();
     let t = s.t.with_sync(deps);
@@ -533,6 +537,137 @@ async fn an_interrupted_run_resumes_from_its_checkpoint_instead_of_restarting() 
         5,
         "pages three to five only"
     );
+    let (orders, revenue) = s.expected();
+    let m = s.metrics().await;
+    assert_eq!(m["orders"], orders);
+    assert_eq!(m["revenue"], format!("{revenue:.2}"));
+}
+
+async fn bulk_setup(config: FakeConfig) -> Setup {
+    let mut s = setup(config).await;
+    let deps = SyncDeps {
+        vault: Arc::new(LocalVault::new(
+            s.t.app.store.clone(),
+            &SecretString::from("test key"),
+        )),
+        queue: s.queue.clone(),
+        shopify_base_url: Some(s.fake.base_url()),
+        http: reqwest::Client::new(),
+        bulk_first_sync: true,
+        bulk_poll: Duration::from_millis(10),
+    };
+    s.t = s.t.with_sync(deps);
+    s
+}
+
+#[tokio::test]
+async fn a_first_sync_imports_orders_through_a_bulk_operation_resumed_after_running_out_of_time() {
+    let s = bulk_setup(FakeConfig {
+        bulk_polls_to_complete: 1_000_000,
+        ..FakeConfig::default()
+    })
+    .await;
+    s.fake.generate(50, 5, 1_200, 21);
+    s.connect().await;
+    assert_eq!(
+        s.call(Method::POST, "/sync", None).await.status,
+        StatusCode::ACCEPTED
+    );
+    let req = s.queue.take().pop().unwrap();
+
+    // Shopify is still running the operation when the time is up: the run requeues itself.
+    let out = shared::sync::run(
+        &s.t.app,
+        &req,
+        Instant::now() + Duration::from_millis(1500),
+        &|_, _| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(out, RunOutcome::Requeued);
+    assert_eq!(s.queue.take(), vec![req.clone()]);
+    assert_eq!(s.fake.bulk_operations_started(), 1);
+    assert_eq!(
+        s.fake.pages_served(Kind::Orders),
+        0,
+        "orders are not paged on a first sync"
+    );
+
+    // The next run picks up the same operation (no second start) once Shopify has finished it.
+    s.fake.finish_bulk();
+    let out = shared::sync::run(
+        &s.t.app,
+        &req,
+        Instant::now() + Duration::from_secs(60),
+        &|_, _| {},
+    )
+    .await
+    .unwrap();
+    assert!(matches!(out, RunOutcome::Done { .. }), "{out:?}");
+    assert_eq!(s.fake.bulk_operations_started(), 1);
+    let (orders, revenue) = s.expected();
+    let m = s.metrics().await;
+    assert_eq!(m["orders"], orders);
+    assert_eq!(m["revenue"], format!("{revenue:.2}"));
+    let st = s.call(Method::GET, "/sync/status", None).await.json;
+    assert!(st["watermarks"]["orders"].is_string());
+    assert_eq!(st["counts"]["orders"], 1_200);
+}
+
+#[tokio::test]
+async fn a_bulk_import_interrupted_mid_file_resumes_after_its_last_checkpoint() {
+    let s = bulk_setup(FakeConfig {
+        bulk_polls_to_complete: 1,
+        ..FakeConfig::default()
+    })
+    .await;
+    s.fake.generate(50, 5, 1_600, 22);
+    s.connect().await;
+    assert_eq!(
+        s.call(Method::POST, "/sync", None).await.status,
+        StatusCode::ACCEPTED
+    );
+    let req = s.queue.take().pop().unwrap();
+
+    // Killed right after the first checkpoint in the file (500 orders applied).
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let n = stop.clone();
+    let progress = move |kind: Kind, _: u64| {
+        if kind == Kind::Orders {
+            n.notify_one();
+        }
+    };
+    let app = s.t.app.clone();
+    let r = req.clone();
+    tokio::select! {
+        _ = shared::sync::run(&app, &r, Instant::now() + Duration::from_secs(60), &progress) => panic!("finished before the interruption"),
+        () = stop.notified() => {}
+    }
+    let after_first = s.metrics().await["orders"].as_u64().unwrap();
+    assert!(
+        after_first >= 400,
+        "{after_first} orders applied before the interruption"
+    );
+
+    let out = shared::sync::run(
+        &s.t.app,
+        &req,
+        Instant::now() + Duration::from_secs(60),
+        &|_, _| {},
+    )
+    .await
+    .unwrap();
+    let RunOutcome::Done { applied } = out else {
+        panic!("{out:?}")
+    };
+    // Only what came after the checkpoint (plus at most the line being applied) is applied again.
+    assert!(applied <= 1_600 - 500, "{applied} applied on resumption");
+    assert_eq!(
+        s.fake.bulk_operations_started(),
+        1,
+        "the same operation, downloaded again"
+    );
+    assert_eq!(s.fake.downloads(), 2);
     let (orders, revenue) = s.expected();
     let m = s.metrics().await;
     assert_eq!(m["orders"], orders);

@@ -3,6 +3,7 @@
 //! a checkpoint after every page so an interrupted run resumes, and every record applied through
 //! the same path as webhooks so both converge on one state.
 
+pub mod bulk;
 pub mod jobs;
 pub mod queue;
 pub mod vault;
@@ -38,6 +39,10 @@ pub struct SyncDeps {
     /// `SHOPIFY_API_BASE_URL`: replaces `https://{shop}` (tests and local fakes only).
     pub shopify_base_url: Option<String>,
     pub http: reqwest::Client,
+    /// Import orders through a bulk operation on a shop's first sync.
+    pub bulk_first_sync: bool,
+    /// Between polls of a running bulk operation.
+    pub bulk_poll: std::time::Duration,
 }
 
 /// Why a sync operation failed.
@@ -402,6 +407,52 @@ pub async fn run(
             .and_then(|w| DateTime::parse_from_rfc3339(&w).ok())
             .map(|w| w.with_timezone(&Utc))
             .filter(|_| checkpoint_kind.as_deref() == Some(kind.as_str()));
+        // A first import of orders (or one already under way) goes through a bulk operation.
+        let bulk_under_way =
+            checkpoint_kind.as_deref() == Some(kind.as_str()) && text(&state, "bulk_id").is_some();
+        if kind == Kind::Orders
+            && (bulk_under_way || (watermark.is_none() && app.sync.bulk_first_sync))
+        {
+            match bulk::import(app, &client, tenant, kind, &state, deadline, zone, progress).await {
+                Ok(bulk::Bulk::Done { applied: n, newest }) => {
+                    applied += n;
+                    let mut u = Update::default()
+                        .add(&count_attr(kind), Decimal::from(n))
+                        .remove("checkpoint_kind")
+                        .remove("checkpoint_cursor");
+                    if let Some(w) = newest {
+                        u = u.set(&wm_attr(kind), w.to_rfc3339());
+                    }
+                    app.store
+                        .write(vec![WriteOp::Update {
+                            key: state_key.clone(),
+                            update: u,
+                            condition: None,
+                        }])
+                        .await?;
+                    continue;
+                }
+                Ok(bulk::Bulk::Requeued) => {
+                    app.sync.queue.enqueue(std::slice::from_ref(req)).await?;
+                    return Ok(RunOutcome::Requeued);
+                }
+                Ok(bulk::Bulk::NeedsReauth) => {
+                    finish(
+                        app,
+                        tenant,
+                        "needs_reauth",
+                        Some("Shopify refused the access token; connect the shop again"),
+                    )
+                    .await?;
+                    return Ok(RunOutcome::NeedsReauth);
+                }
+                Ok(bulk::Bulk::Fallback) => {}
+                Err(e) => {
+                    finish(app, tenant, "failed", Some(&e.to_string())).await?;
+                    return Err(e);
+                }
+            }
+        }
         let mut cursor = resume_cursor.take();
         loop {
             if Instant::now() >= deadline {

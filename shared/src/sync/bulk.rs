@@ -1,0 +1,278 @@
+//! A first import through a bulk operation: `bulkOperationRunQuery`, poll until it is done, stream
+//! the JSONL result line by line (children regrouped under their parent by `__parentId`), and apply
+//! every record. The operation id and the lines applied so far are checkpointed, so a run that runs
+//! out of time resumes the same operation where it stopped instead of starting over.
+
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde_json::{Value, json};
+
+use super::SyncError;
+use crate::App;
+use crate::domain::TenantId;
+use crate::ingest::{Outcome, apply};
+use crate::shopify::records::{Kind, to_change};
+use crate::shopify::{Shopify, ShopifyError};
+use crate::store::keys::TenantItem;
+use crate::store::{Attr, Item, Update, WriteOp};
+
+const RUN: &str = "mutation Run($query: String!) { bulkOperationRunQuery(query: $query) { bulkOperation { id status } userErrors { field message } } }";
+const POLL: &str = "query Poll($id: ID!) { node(id: $id) { ... on BulkOperation { id status errorCode objectCount url partialDataUrl } } }";
+/// Lines between checkpoints.
+const CHECKPOINT_EVERY: u64 = 500;
+
+/// The bulk query for a kind: the same fields as the paged query.
+fn bulk_query(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Orders => {
+            "{ orders { edges { node { id name createdAt updatedAt cancelledAt test displayFinancialStatus currencyCode currentTotalPriceSet { shopMoney { amount currencyCode } } totalPriceSet { shopMoney { amount currencyCode } } customer { id firstName lastName email updatedAt } } } } }"
+        }
+        Kind::Customers => {
+            "{ customers { edges { node { id firstName lastName email updatedAt } } } }"
+        }
+        Kind::Products => {
+            "{ products { edges { node { id title updatedAt variants { edges { node { id title price sku } } } } } } }"
+        }
+    }
+}
+
+/// How a bulk import ended.
+pub enum Bulk {
+    /// Every line applied; the newest `updatedAt` seen.
+    Done {
+        applied: u64,
+        newest: Option<DateTime<Utc>>,
+    },
+    Requeued,
+    NeedsReauth,
+    /// The operation failed on Shopify's side: read the kind page by page instead.
+    Fallback,
+}
+
+fn text(i: &Item, k: &str) -> Option<String> {
+    i.get(k).and_then(Attr::as_s).map(str::to_owned)
+}
+
+async fn save(app: &App, tenant: TenantId, update: Update) -> Result<(), SyncError> {
+    app.store
+        .write(vec![WriteOp::Update {
+            key: TenantItem::SyncState.key(tenant),
+            update,
+            condition: None,
+        }])
+        .await?;
+    Ok(())
+}
+
+/// Starts (or resumes) the bulk import of `kind`.
+#[allow(clippy::too_many_arguments)]
+pub async fn import(
+    app: &App,
+    client: &Shopify,
+    tenant: TenantId,
+    kind: Kind,
+    state: &Item,
+    deadline: Instant,
+    zone: Option<Tz>,
+    progress: super::Progress<'_>,
+) -> Result<Bulk, SyncError> {
+    let map_err = |e: ShopifyError| match e {
+        ShopifyError::Unauthorized { .. } => None,
+        e => Some(SyncError::Unreachable(e)),
+    };
+    // The operation this shop's import is on, or a new one.
+    let id = match text(state, "bulk_id") {
+        Some(id) => id,
+        None => {
+            let data = match client.query(RUN, json!({"query": bulk_query(kind)})).await {
+                Ok(d) => d,
+                Err(e) => return map_err(e).map_or(Ok(Bulk::NeedsReauth), Err),
+            };
+            let errors = data
+                .pointer("/bulkOperationRunQuery/userErrors")
+                .and_then(Value::as_array);
+            let id = data
+                .pointer("/bulkOperationRunQuery/bulkOperation/id")
+                .and_then(Value::as_str);
+            match (id, errors) {
+                (Some(id), Some(e)) if e.is_empty() => id.to_owned(),
+                _ => {
+                    tracing::warn!(%tenant, errors = ?errors, "bulk operation refused; reading page by page");
+                    return Ok(Bulk::Fallback);
+                }
+            }
+        }
+    };
+    save(
+        app,
+        tenant,
+        Update::default()
+            .set("bulk_id", id.as_str())
+            .set("checkpoint_kind", kind.as_str())
+            .remove("checkpoint_cursor"),
+    )
+    .await?;
+
+    // Poll until Shopify has the file.
+    let url = loop {
+        let data = match client.query(POLL, json!({"id": id})).await {
+            Ok(d) => d,
+            Err(e) => return map_err(e).map_or(Ok(Bulk::NeedsReauth), Err),
+        };
+        let node = data.get("node").cloned().unwrap_or(Value::Null);
+        match node.get("status").and_then(Value::as_str) {
+            Some("COMPLETED") => match node.get("url").and_then(Value::as_str) {
+                Some(u) => break Some(u.to_owned()),
+                None => break None, // no records at all
+            },
+            Some("CREATED" | "RUNNING") => {}
+            other => {
+                tracing::warn!(%tenant, status = ?other, error = ?node.get("errorCode"), "bulk operation did not complete; reading page by page");
+                save(
+                    app,
+                    tenant,
+                    Update::default().remove("bulk_id").remove("bulk_line"),
+                )
+                .await?;
+                return Ok(Bulk::Fallback);
+            }
+        }
+        if Instant::now() >= deadline {
+            return Ok(Bulk::Requeued);
+        }
+        tokio::time::sleep(app.sync.bulk_poll).await;
+    };
+
+    let done_lines: u64 = state
+        .get("bulk_line")
+        .and_then(Attr::as_n)
+        .and_then(|n| u64::try_from(n).ok())
+        .unwrap_or(0);
+    let mut newest = text(state, "bulk_newest")
+        .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+        .map(|t| t.with_timezone(&Utc));
+    let mut applied = 0u64;
+    if let Some(url) = url {
+        let mut res = app.sync.http.get(&url).send().await.map_err(|e| {
+            SyncError::Unreachable(ShopifyError::Unreachable {
+                source: Box::new(e),
+            })
+        })?;
+        if !res.status().is_success() {
+            return Err(SyncError::Unreachable(ShopifyError::Unreachable {
+                source: format!("bulk result download answered {}", res.status()).into(),
+            }));
+        }
+        let mut buf: Vec<u8> = Vec::new();
+        let mut line_no = 0u64;
+        // The parent being assembled (a line, then its children's lines) and its line number.
+        let mut parent: Option<(u64, Value)> = None;
+        let mut since_checkpoint = 0u64;
+        let mut eof = false;
+        while !eof {
+            match res.chunk().await.map_err(|e| {
+                SyncError::Unreachable(ShopifyError::Unreachable {
+                    source: Box::new(e),
+                })
+            })? {
+                Some(chunk) => buf.extend_from_slice(&chunk),
+                None => eof = true,
+            }
+            // Every complete line in the buffer (the whole rest at the end of the file).
+            while let Some(pos) =
+                buf.iter()
+                    .position(|b| *b == b'\n')
+                    .or(if eof && !buf.is_empty() {
+                        Some(buf.len())
+                    } else {
+                        None
+                    })
+            {
+                let line: Vec<u8> = buf.drain(..pos.min(buf.len())).collect();
+                if !buf.is_empty() {
+                    buf.remove(0);
+                }
+                line_no += 1;
+                if line_no <= done_lines || line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                let Ok(v) = serde_json::from_slice::<Value>(&line) else {
+                    tracing::warn!(%tenant, line = line_no, "skipped an unreadable bulk line");
+                    continue;
+                };
+                if v.get("__parentId").is_some() {
+                    // A child: regrouped under its parent (the line before it).
+                    if let Some(children) = parent
+                        .as_mut()
+                        .and_then(|(_, p)| p.as_object_mut())
+                        .map(|o| o.entry("__children").or_insert_with(|| json!([])))
+                        .and_then(Value::as_array_mut)
+                    {
+                        children.push(v);
+                    }
+                    continue;
+                }
+                if let Some((_, p)) = parent.replace((line_no, v)) {
+                    applied += apply_node(app, tenant, kind, &p, zone, &mut newest).await?;
+                    since_checkpoint += 1;
+                    // Resume point: every line before the parent now pending is applied.
+                    if since_checkpoint >= CHECKPOINT_EVERY || Instant::now() >= deadline {
+                        since_checkpoint = 0;
+                        checkpoint(app, tenant, line_no - 1, newest).await?;
+                        progress(kind, line_no - 1);
+                        if Instant::now() >= deadline {
+                            return Ok(Bulk::Requeued);
+                        }
+                    }
+                }
+            }
+        }
+        if let Some((_, p)) = parent.take() {
+            applied += apply_node(app, tenant, kind, &p, zone, &mut newest).await?;
+        }
+        progress(kind, line_no);
+    }
+    save(
+        app,
+        tenant,
+        Update::default()
+            .remove("bulk_id")
+            .remove("bulk_line")
+            .remove("bulk_newest"),
+    )
+    .await?;
+    Ok(Bulk::Done { applied, newest })
+}
+
+async fn checkpoint(
+    app: &App,
+    tenant: TenantId,
+    lines: u64,
+    newest: Option<DateTime<Utc>>,
+) -> Result<(), SyncError> {
+    let mut u = Update::default().set("bulk_line", Attr::N(lines.into()));
+    // The checkpoint moves only forward: lines before it are applied.
+    if let Some(n) = newest {
+        u = u.set("bulk_newest", n.to_rfc3339());
+    }
+    save(app, tenant, u).await
+}
+
+async fn apply_node(
+    app: &App,
+    tenant: TenantId,
+    kind: Kind,
+    node: &Value,
+    zone: Option<Tz>,
+    newest: &mut Option<DateTime<Utc>>,
+) -> Result<u64, SyncError> {
+    let Some((change, updated)) = to_change(kind, node, zone) else {
+        tracing::warn!(%tenant, kind = kind.as_str(), "skipped a bulk record without an id or timestamps");
+        return Ok(0);
+    };
+    *newest = Some(newest.map_or(updated, |n| n.max(updated)));
+    let outcome = apply(app.store.as_ref(), app.clock.now(), tenant, None, &change).await?;
+    Ok(u64::from(outcome == Outcome::Applied))
+}
