@@ -12,7 +12,11 @@ use shared::shopify::records::{Kind, page};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backfill_runs_at_the_rate_the_cost_bucket_allows_and_no_faster() {
     // Shopify Plus-like numbers scaled down: a 1,000-point bucket restoring 1,000 points/s.
-    let config = FakeConfig { bucket_size: 1000.0, restore_rate: 1000.0, ..FakeConfig::default() };
+    let config = FakeConfig {
+        bucket_size: 1000.0,
+        restore_rate: 1000.0,
+        ..FakeConfig::default()
+    };
     let fake = FakeShopify::start(config).await;
     fake.generate(10, 2, 4_000, 9);
     let client = fake.client();
@@ -23,7 +27,9 @@ async fn a_backfill_runs_at_the_rate_the_cost_bucket_allows_and_no_faster() {
     let mut records = 0usize;
     let mut pages = 0u32;
     loop {
-        let p = page(&client, Kind::Orders, None, cursor.as_deref(), zone).await.unwrap();
+        let p = page(&client, Kind::Orders, None, cursor.as_deref(), zone)
+            .await
+            .unwrap();
         records += p.changes.len();
         pages += 1;
         match p.next {
@@ -44,7 +50,17 @@ async fn a_backfill_runs_at_the_rate_the_cost_bucket_allows_and_no_faster() {
         100.0 * floor / elapsed,
         client.waited().await.as_secs_f64()
     );
-    assert!(elapsed >= floor * 0.95, "faster than the bucket allows: {elapsed} < {floor}");
-    assert!(elapsed <= floor * 1.5 + 1.0, "far slower than the bucket allows: {elapsed} vs {floor}");
-    assert_eq!(fake.throttled(), 0, "waiting proactively, the client is never throttled");
+    assert!(
+        elapsed >= floor * 0.95,
+        "faster than the bucket allows: {elapsed} < {floor}"
+    );
+    assert!(
+        elapsed <= floor * 1.5 + 1.0,
+        "far slower than the bucket allows: {elapsed} vs {floor}"
+    );
+    assert_eq!(
+        fake.throttled(),
+        0,
+        "waiting proactively, the client is never throttled"
+    );
 }
