@@ -455,6 +455,7 @@ async fn the_dashboard_page_and_its_assets_are_served_with_their_types() {
         ("/", "text/html"),
         ("/app.js", "text/javascript"),
         ("/style.css", "text/css"),
+        ("/openapi.json", "application/json"),
     ] {
         let a = t.request(Method::GET, path, &[], Body::empty()).await;
         assert_eq!(a.status, StatusCode::OK, "{path}");
@@ -465,4 +466,13 @@ async fn the_dashboard_page_and_its_assets_are_served_with_their_types() {
         assert!(a.headers.contains_key("content-security-policy"));
         assert!(!a.raw.is_empty());
     }
+    let spec = t
+        .request(Method::GET, "/openapi.json", &[], Body::empty())
+        .await;
+    assert_eq!(
+        spec.json["openapi"].as_str().map(|v| &v[..3]),
+        Some("3.1"),
+        "{}",
+        String::from_utf8_lossy(&spec.raw[..200.min(spec.raw.len())])
+    );
 }

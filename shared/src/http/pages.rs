@@ -10,6 +10,8 @@ use crate::App;
 const INDEX: &str = include_str!("../../../dashboard/index.html");
 const APP_JS: &str = include_str!("../../../dashboard/app.js");
 const STYLE: &str = include_str!("../../../dashboard/style.css");
+/// The OpenAPI 3.1 description of the HTTP API (checked against the router by `tests/deploy.rs`).
+pub const OPENAPI: &str = include_str!("../../openapi.json");
 
 /// Only this origin's scripts, styles and API; no framing.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
@@ -28,7 +30,7 @@ fn asset(body: &'static str, content_type: &'static str) -> Response {
         .into_response()
 }
 
-/// `/`, `/app.js`, `/style.css`.
+/// `/`, `/app.js`, `/style.css`, `/openapi.json`.
 pub fn routes() -> Router<App> {
     Router::new()
         .route(
@@ -42,5 +44,9 @@ pub fn routes() -> Router<App> {
         .route(
             "/style.css",
             get(|| async { asset(STYLE, "text/css; charset=utf-8") }),
+        )
+        .route(
+            "/openapi.json",
+            get(|| async { asset(OPENAPI, "application/json") }),
         )
 }
