@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, FixedOffset, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
-use shared::demo::{DemoCustomer, DemoOrder, Line, customer_json, order_json, product_json};
+use shared::demo::{DemoCustomer, DemoOrder, Line, Rng, customer_json, order_json, product_json};
 use shared::domain::Money;
 use tokio::sync::Semaphore;
 
@@ -26,25 +26,6 @@ pub struct SeedArgs {
     pub orders: u64,
     pub days: i64,
     pub seed: u64,
-}
-
-/// SplitMix64: deterministic, so the same `--seed` gives the same store.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
 }
 
 /// One webhook to send.

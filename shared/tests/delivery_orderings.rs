@@ -11,30 +11,12 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, FixedOffset, TimeZone, Utc};
 use proptest::prelude::*;
 use rust_decimal::Decimal;
+use shared::demo::Rng;
 use shared::domain::{Customer, Money, Order, Product, ShopifyId, TenantId};
 use shared::ingest::{Change, apply};
 use shared::store::embedded::EmbeddedStore;
 use shared::store::keys::tenant_partition;
 use shared::store::{Attr, Index, Item, Query, SortRange, Store};
-
-/// SplitMix64: a tiny deterministic generator, so a failing seed reproduces exactly.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
 
 const OFFSETS: [i32; 4] = [-5 * 3600, 9 * 3600, 0, -10 * 3600];
 

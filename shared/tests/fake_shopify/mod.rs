@@ -112,6 +112,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, SecondsFormat, SubsecRound, Utc};
 use secrecy::SecretString;
 use serde_json::{Map, Value, json};
+use shared::demo::Rng;
 use shared::domain::ShopDomain;
 use shared::shopify::Shopify;
 use shared::shopify::records::Kind;
@@ -1551,27 +1552,6 @@ fn cents(decimal: &str) -> Option<i64> {
     let (w, f) = decimal.split_once('.').unwrap_or((decimal, "0"));
     let f = format!("{f:0<2}");
     Some(w.parse::<i64>().ok()? * 100 + f.get(..2)?.parse::<i64>().ok()?)
-}
-
-/// SplitMix64: small, deterministic, good enough for test data.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        if n == 0 { 0 } else { self.next() % n }
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
 }
 
 const FIRST_NAMES: [&str; 24] = [
