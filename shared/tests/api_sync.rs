@@ -42,6 +42,22 @@ impl Recorded {
     }
 }
 
+/// Sync dependencies over the test app's store: tokens encrypted locally, requests recorded, the
+/// Admin API at `base_url`, polls every 10 ms.
+fn deps(t: &TestApp, queue: Arc<Recorded>, base_url: String, bulk_first_sync: bool) -> SyncDeps {
+    SyncDeps {
+        vault: Arc::new(LocalVault::new(
+            t.app.store.clone(),
+            &SecretString::from("test key"),
+        )),
+        queue,
+        shopify_base_url: Some(base_url),
+        http: reqwest::Client::new(),
+        bulk_first_sync,
+        bulk_poll: Duration::from_millis(10),
+    }
+}
+
 struct Setup {
     t: TestApp,
     fake: FakeShopify,
@@ -53,17 +69,7 @@ async fn setup(config: FakeConfig) -> Setup {
     let fake = FakeShopify::start(config).await;
     let queue = Arc::new(Recorded::default());
     let base = TestApp::embedded().await;
-    let deps = SyncDeps {
-        vault: Arc::new(LocalVault::new(
-            base.app.store.clone(),
-            &SecretString::from("test key"),
-        )),
-        queue: queue.clone(),
-        shopify_base_url: Some(fake.base_url()),
-        http: reqwest::Client::new(),
-        bulk_first_sync: false,
-        bulk_poll: Duration::from_millis(10),
-    };
+    let deps = deps(&base, queue.clone(), fake.base_url(), false);
     let t = base.with_sync(deps);
     let reg = t
         .post_json(
@@ -222,18 +228,16 @@ async fn an_unreachable_shopify_is_a_502() {
         .unwrap()
         .port();
     let deps = SyncDeps {
-        vault: Arc::new(LocalVault::new(
-            s.t.app.store.clone(),
-            &SecretString::from("k"),
-        )),
-        queue: s.queue.clone(),
-        shopify_base_url: Some(format!("http://127.0.0.1:{port}")),
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(2))
             .build()
             .unwrap(),
-        bulk_first_sync: false,
-        bulk_poll: Duration::from_millis(10),
+        ..deps(
+            &s.t,
+            s.queue.clone(),
+            format!("http://127.0.0.1:{port}"),
+            false,
+        )
     };
     let token = s.token.clone();
     let t = s.t.with_sync(deps);
@@ -545,17 +549,7 @@ async fn an_interrupted_run_resumes_from_its_checkpoint_instead_of_restarting() 
 
 async fn bulk_setup(config: FakeConfig) -> Setup {
     let mut s = setup(config).await;
-    let deps = SyncDeps {
-        vault: Arc::new(LocalVault::new(
-            s.t.app.store.clone(),
-            &SecretString::from("test key"),
-        )),
-        queue: s.queue.clone(),
-        shopify_base_url: Some(s.fake.base_url()),
-        http: reqwest::Client::new(),
-        bulk_first_sync: true,
-        bulk_poll: Duration::from_millis(10),
-    };
+    let deps = deps(&s.t, s.queue.clone(), s.fake.base_url(), true);
     s.t = s.t.with_sync(deps);
     s
 }
