@@ -10,6 +10,8 @@ _stop_services() {
   local pid
   for pid in "${_started_pids[@]:-}"; do
     [ -n "$pid" ] || continue
+    # Launchers (pyenv's shim) may run the service as a child: stop the children too.
+    pkill -TERM -P "$pid" 2>/dev/null || true
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
