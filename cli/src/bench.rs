@@ -153,11 +153,7 @@ async fn store_run(
     }
     let elapsed = start.elapsed();
     all.sort();
-    let pct = |p: f64| {
-        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or_default()
-    };
+    let pct = |p: f64| percentile(&all, p);
     Ok(RunResult {
         per_second: all.len() as f64 / elapsed.as_secs_f64(),
         p50: pct(0.50),
@@ -174,4 +170,10 @@ fn tempfile_dir() -> std::io::Result<std::path::PathBuf> {
     let dir = std::env::current_dir()?.join(format!(".bench-{name}"));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
+}
+
+/// The `p` quantile (0..=1) of latencies sorted ascending; zero when there are none.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1));
+    sorted.get(i).copied().unwrap_or_default()
 }

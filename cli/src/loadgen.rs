@@ -87,11 +87,7 @@ pub async fn webhooks(senders: &[usize], length: Duration) -> Result<(), super::
         }
         let elapsed = start.elapsed();
         all.sort();
-        let pct = |p: f64| {
-            all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
-                .copied()
-                .unwrap_or_default()
-        };
+        let pct = |p: f64| crate::bench::percentile(&all, p);
         println!(
             "{:>7} {:>11.0} {:>8.2} {:>8.2} {:>11}",
             n,
@@ -239,7 +235,7 @@ pub async fn dashboard(sizes: &[u64], requests: usize) -> Result<(), super::CliE
                 }
             }
             lat.sort();
-            let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
+            let pct = |p: f64| crate::bench::percentile(&lat, p);
             println!(
                 "{:<10} {:<33} {:>6.3} {:>8.3}",
                 n,

@@ -436,16 +436,7 @@ pub async fn run(
                     app.sync.queue.enqueue(std::slice::from_ref(req)).await?;
                     return Ok(RunOutcome::Requeued);
                 }
-                Ok(bulk::Bulk::NeedsReauth) => {
-                    finish(
-                        app,
-                        tenant,
-                        "needs_reauth",
-                        Some("Shopify refused the access token; connect the shop again"),
-                    )
-                    .await?;
-                    return Ok(RunOutcome::NeedsReauth);
-                }
+                Ok(bulk::Bulk::NeedsReauth) => return token_refused(app, tenant).await,
                 Ok(bulk::Bulk::Fallback) => {}
                 Err(e) => {
                     finish(app, tenant, "failed", Some(&e.to_string())).await?;
@@ -462,17 +453,7 @@ pub async fn run(
             }
             let page = match records::page(&client, kind, since, cursor.as_deref(), zone).await {
                 Ok(p) => p,
-                Err(ShopifyError::Unauthorized { .. }) => {
-                    finish(
-                        app,
-                        tenant,
-                        "needs_reauth",
-                        Some("Shopify refused the access token; connect the shop again"),
-                    )
-                    .await?;
-                    tracing::warn!(%tenant, "sync: token refused, needs re-authorization");
-                    return Ok(RunOutcome::NeedsReauth);
-                }
+                Err(ShopifyError::Unauthorized { .. }) => return token_refused(app, tenant).await,
                 Err(e) => {
                     finish(app, tenant, "failed", Some(&format!("{e}"))).await?;
                     return Err(SyncError::Unreachable(e));
@@ -525,6 +506,14 @@ pub async fn run(
     finish(app, tenant, "idle", None).await?;
     tracing::info!(%tenant, applied, read, "sync done");
     Ok(RunOutcome::Done { applied })
+}
+
+/// Shopify refused the token: the connection needs re-authorization, and the run stops.
+async fn token_refused(app: &App, tenant: TenantId) -> Result<RunOutcome, SyncError> {
+    let why = "Shopify refused the access token; connect the shop again";
+    finish(app, tenant, "needs_reauth", Some(why)).await?;
+    tracing::warn!(%tenant, "sync: token refused, needs re-authorization");
+    Ok(RunOutcome::NeedsReauth)
 }
 
 /// `insights serve`'s worker: runs queued syncs one after another.
