@@ -37,29 +37,7 @@ enum Command {
         sync_minutes: u64,
     },
     /// Fill a demo merchant with a realistic store, sent as signed webhooks to a running server.
-    Seed {
-        /// The running `insights serve`.
-        #[arg(long, default_value = "http://127.0.0.1:3000")]
-        url: String,
-        /// The server's data dir (where it keeps the webhook secret it generated).
-        #[arg(long, default_value = "./data", env = "INSIGHTS_DATA_DIR")]
-        data_dir: PathBuf,
-        #[arg(long, default_value = "demo@example.com")]
-        email: String,
-        #[arg(long, default_value = "demo-password-123")]
-        password: String,
-        #[arg(long, default_value = "demo-store.myshopify.com")]
-        shop: String,
-        /// Orders to create.
-        #[arg(long, default_value_t = 3000)]
-        orders: u64,
-        /// Spread over this many days up to today.
-        #[arg(long, default_value_t = 90)]
-        days: i64,
-        /// Same seed, same store.
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
-    },
+    Seed(seed::SeedArgs),
     /// Run one shop's sync from the Shopify Admin API in the foreground, with progress (the server
     /// must not be running on the same data dir).
     Sync {
@@ -97,28 +75,7 @@ fn main() -> ExitCode {
             }
             Command::Bench(b) => bench::run(b).await,
             Command::Sync { shop, data_dir } => sync_one(&shop, &data_dir).await,
-            Command::Seed {
-                url,
-                data_dir,
-                email,
-                password,
-                shop,
-                orders,
-                days,
-                seed,
-            } => {
-                seed::run(seed::SeedArgs {
-                    url,
-                    data_dir,
-                    email,
-                    password,
-                    shop,
-                    orders,
-                    days: days.max(1),
-                    seed,
-                })
-                .await
-            }
+            Command::Seed(args) => seed::run(args).await,
         }
     });
     match result {

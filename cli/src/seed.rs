@@ -17,14 +17,28 @@ use tokio::sync::Semaphore;
 use super::CliError;
 
 /// What to seed, from the command line.
+#[derive(clap::Args)]
 pub struct SeedArgs {
+    /// The running `insights serve`.
+    #[arg(long, default_value = "http://127.0.0.1:3000")]
     pub url: String,
+    /// The server's data dir (where it keeps the webhook secret it generated).
+    #[arg(long, default_value = "./data", env = "INSIGHTS_DATA_DIR")]
     pub data_dir: PathBuf,
+    #[arg(long, default_value = "demo@example.com")]
     pub email: String,
+    #[arg(long, default_value = "demo-password-123")]
     pub password: String,
+    #[arg(long, default_value = "demo-store.myshopify.com")]
     pub shop: String,
+    /// Orders to create.
+    #[arg(long, default_value_t = 3000)]
     pub orders: u64,
+    /// Spread over this many days up to today (at least 1).
+    #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(i64).range(1..))]
     pub days: i64,
+    /// Same seed, same store.
+    #[arg(long, default_value_t = 42)]
     pub seed: u64,
 }
 
