@@ -10,15 +10,16 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, FixedOffset};
 use secrecy::ExposeSecret;
 use serde_json::json;
+use shared::App;
+use shared::config::Config;
 use shared::demo::{DemoCustomer, DemoOrder, Line, order_json};
 use shared::domain::Money;
-use shared::{App, Endpoint};
 
 pub async fn webhooks(senders: &[usize], length: Duration) -> Result<(), super::CliError> {
     let dir = std::env::current_dir()?.join(format!(".bench-webhooks-{}", std::process::id()));
-    let (app, _sync_requests) = App::local(&dir).await?;
+    let (app, _sync_requests) = App::local(&dir, &Config::default()).await?;
     let secret = app.shopify_secret().await?.expose_secret().to_owned();
-    let router = shared::http::router(app, Endpoint::ALL);
+    let router = shared::routes::local_router(app);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr: SocketAddr = listener.local_addr()?;
     let server = tokio::spawn(async move {
@@ -148,9 +149,11 @@ pub async fn dashboard(sizes: &[u64], requests: usize) -> Result<(), super::CliE
     for &n in sizes {
         let dir =
             std::env::current_dir()?.join(format!(".bench-dashboard-{}-{n}", std::process::id()));
-        let (app, _sync_requests) = App::local(&dir).await?;
+        let (app, _sync_requests) = App::local(&dir, &Config::default()).await?;
         let reg = shared::auth::register(
-            &app,
+            app.store.as_ref(),
+            &app.keys,
+            app.clock.now(),
             shared::auth::Registration {
                 name: shared::domain::TenantName::parse("Bench")?,
                 email: shared::domain::Email::parse("bench@example.com")?,
@@ -205,7 +208,7 @@ pub async fn dashboard(sizes: &[u64], requests: usize) -> Result<(), super::CliE
             loaded.elapsed().as_secs_f64()
         );
 
-        let router = shared::http::local_router(app.clone());
+        let router = shared::routes::local_router(app.clone());
         let bearer = format!("Bearer {}", reg.token);
         let endpoints = [
             ("/dashboard/metrics", "GET /dashboard/metrics"),

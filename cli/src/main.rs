@@ -11,6 +11,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use shared::App;
+use shared::config::Config;
 
 #[derive(Parser)]
 #[command(name = "insights", version, about = "Shopify Insights, locally")]
@@ -94,10 +95,10 @@ async fn serve(
     data_dir: PathBuf,
     sync_interval: std::time::Duration,
 ) -> Result<(), CliError> {
-    let (app, sync_requests) = App::local(&data_dir).await?;
+    let (app, sync_requests) = App::local(&data_dir, &Config::from_env()).await?;
     // The sync runs in process: a worker for queued requests and the scheduler on an interval.
-    tokio::spawn(shared::sync::local_worker(app.clone(), sync_requests));
-    let scheduler = app.clone();
+    tokio::spawn(shared::sync::local_worker(app.deps(), sync_requests));
+    let scheduler: shared::deps::Scheduler = app.deps();
     tokio::spawn(async move {
         let mut every = tokio::time::interval(sync_interval);
         every.tick().await;
@@ -108,7 +109,7 @@ async fn serve(
             }
         }
     });
-    let router = shared::http::local_router(app);
+    let router = shared::routes::local_router(app);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
@@ -153,11 +154,17 @@ async fn shutdown_signal() {
 }
 
 async fn sync_one(shop: &str, data_dir: &std::path::Path) -> Result<(), CliError> {
-    let (app, _queued) = App::local(data_dir).await?;
-    let entry = shared::ingest::find_shop(&app, shop)
+    let (app, _queued) = App::local(data_dir, &Config::from_env()).await?;
+    let entry = shared::ingest::find_shop(app.store.as_ref(), shop)
         .await?
         .ok_or_else(|| format!("no tenant has the shop {shop}"))?;
-    let sync_id = shared::sync::request(&app, entry.tenant).await?;
+    let sync_id = shared::sync::request(
+        app.store.as_ref(),
+        app.clock.now(),
+        app.sync.queue.as_ref(),
+        entry.tenant,
+    )
+    .await?;
     let bar = indicatif::ProgressBar::new_spinner();
     bar.enable_steady_tick(std::time::Duration::from_millis(120));
     let progress = |kind: shared::shopify::records::Kind, read: u64| {
@@ -169,7 +176,7 @@ async fn sync_one(shop: &str, data_dir: &std::path::Path) -> Result<(), CliError
     };
     // No Lambda limit here: run to the end.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(365 * 24 * 3600);
-    let outcome = shared::sync::run(&app, &req, deadline, &progress).await?;
+    let outcome = shared::sync::run(&app.deps(), &req, deadline, &progress).await?;
     bar.finish_and_clear();
     println!("{shop}: {outcome:?}");
     Ok(())

@@ -1,22 +1,21 @@
-//! The application's dependencies, built once per process (a Lambda cold start, `insights serve`).
-//! Secrets are fetched on first use and cached, so each function reads only the secrets it needs.
+//! The local application: every port, built once per process for `insights serve` and the tests.
+//! A Lambda builds only its own route's bundle instead ([`crate::deps`], [`crate::lambda`]).
 
 use std::path::Path;
 use std::sync::Arc;
 
 use secrecy::SecretString;
-use tokio::sync::OnceCell;
 
 use crate::auth::token::TokenKeys;
 use crate::clock::{Clock, SystemClock};
-use crate::config::{self, ConfigError, StoreConfig};
-use crate::secrets::{LocalSecrets, SecretError, SecretSource, SecretsManager};
+use crate::config::{Config, ConfigError};
+use crate::deps::{AppSecret, Deps, FromSecret, ShopifyApi, SigningKey};
+use crate::secrets::{LocalSecrets, SecretError, SecretSource};
 use crate::store::Store;
-use crate::store::dynamo::DynamoStore;
 use crate::store::embedded::{EmbeddedStore, OpenError};
 use crate::sync::SyncDeps;
-use crate::sync::queue::{EventBridgeQueue, LocalQueue, NoQueue, SyncRequest};
-use crate::sync::vault::{LocalVault, NoVault, SecretsManagerVault};
+use crate::sync::queue::{LocalQueue, NoQueue, SyncRequest};
+use crate::sync::vault::{LocalVault, NoVault};
 
 /// Locally: the variable holding the token signing key (generated into the data dir when unset).
 pub const JWT_SECRET_VAR: &str = "JWT_SECRET";
@@ -42,27 +41,20 @@ impl SecretNames {
             shopify_api: Some(SHOPIFY_API_SECRET_VAR.into()),
         }
     }
-
-    /// In Lambda: Secrets Manager ids from `JWT_SECRET_ID` and `SHOPIFY_API_SECRET_ID`.
-    pub fn from_env() -> SecretNames {
-        SecretNames {
-            jwt: std::env::var("JWT_SECRET_ID").ok(),
-            shopify_api: std::env::var("SHOPIFY_API_SECRET_ID").ok(),
-        }
-    }
 }
 
-/// What handlers share.
+/// Every port of the service, for the process that serves every route (`insights serve`, tests).
+/// Routes and jobs take the bundle they declare ([`crate::deps`]), never this.
 #[derive(Clone)]
 pub struct App {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
+    /// The token signing key (fetched on first use).
+    pub keys: SigningKey,
+    /// The Shopify app's client secret (fetched on first use).
+    pub app_secret: AppSecret,
     /// Shop tokens, the sync queue and the Admin API client's settings.
     pub sync: Arc<SyncDeps>,
-    secrets: Arc<dyn SecretSource>,
-    names: Arc<SecretNames>,
-    tokens: Arc<OnceCell<TokenKeys>>,
-    shopify_secret: Arc<OnceCell<SecretString>>,
 }
 
 /// Why the application could not start.
@@ -86,6 +78,18 @@ impl App {
         App {
             store,
             clock,
+            keys: FromSecret::new(
+                secrets.clone(),
+                names.jwt,
+                "token signing key",
+                TokenKeys::new,
+            ),
+            app_secret: FromSecret::new(
+                secrets,
+                names.shopify_api,
+                "Shopify API secret",
+                Clone::clone,
+            ),
             sync: Arc::new(SyncDeps {
                 vault: Arc::new(NoVault),
                 queue: Arc::new(NoQueue),
@@ -94,10 +98,6 @@ impl App {
                 bulk_first_sync: false,
                 bulk_poll: std::time::Duration::from_secs(1),
             }),
-            secrets,
-            names: Arc::new(names),
-            tokens: Arc::new(OnceCell::new()),
-            shopify_secret: Arc::new(OnceCell::new()),
         }
     }
 
@@ -107,40 +107,17 @@ impl App {
         self
     }
 
-    /// For a Lambda: the DynamoDB table from `TABLE_NAME`, secrets from Secrets Manager.
-    pub async fn from_env() -> Result<App, StartError> {
-        let StoreConfig::Dynamo { table } = config::dynamo_from_env()? else {
-            return Err(ConfigError::Missing("TABLE_NAME").into());
-        };
-        let sdk = config::aws().await;
-        let secrets = Arc::new(SecretsManager::new(aws_sdk_secretsmanager::Client::new(
-            &sdk,
-        )));
-        let store = Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table));
-        let prefix = std::env::var("TOKEN_SECRET_PREFIX")
-            .unwrap_or_else(|_| "insights/shopify-token/".into());
-        let bus = std::env::var("EVENT_BUS_NAME").unwrap_or_else(|_| "default".into());
-        let deps = SyncDeps {
-            vault: Arc::new(SecretsManagerVault::new(
-                aws_sdk_secretsmanager::Client::new(&sdk),
-                prefix,
-            )),
-            queue: Arc::new(EventBridgeQueue::new(
-                aws_sdk_eventbridge::Client::new(&sdk),
-                bus,
-            )),
-            shopify_base_url: std::env::var("SHOPIFY_API_BASE_URL").ok(),
-            http: reqwest::Client::new(),
-            bulk_first_sync: true,
-            bulk_poll: std::time::Duration::from_secs(5),
-        };
-        Ok(App::new(
-            store,
-            secrets,
-            SecretNames::from_env(),
-            Arc::new(SystemClock),
-        )
-        .with_sync(deps))
+    /// The bundle `D` over this app's ports (a route's or a job's, as its Lambda would build it).
+    pub fn deps<D: Deps>(&self) -> D {
+        D::from_app(self)
+    }
+
+    /// Shopify's Admin API as this app reaches it.
+    pub fn shopify(&self) -> ShopifyApi {
+        ShopifyApi {
+            http: self.sync.http.clone(),
+            base_url: self.sync.shopify_base_url.clone(),
+        }
     }
 
     /// For `insights serve`: the embedded store and local secrets in `data_dir`. The signing key
@@ -148,6 +125,7 @@ impl App {
     /// Sync requests go to the returned receiver (the caller runs the worker).
     pub async fn local(
         data_dir: &Path,
+        config: &Config,
     ) -> Result<(App, tokio::sync::mpsc::UnboundedReceiver<SyncRequest>), StartError> {
         let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(data_dir)?);
         let local = LocalSecrets::new(data_dir);
@@ -157,7 +135,7 @@ impl App {
         let deps = SyncDeps {
             vault: Arc::new(LocalVault::new(store.clone(), &key)),
             queue: Arc::new(LocalQueue(tx)),
-            shopify_base_url: std::env::var("SHOPIFY_API_BASE_URL").ok(),
+            shopify_base_url: config.shopify_api_base_url.clone(),
             http: reqwest::Client::new(),
             bulk_first_sync: true,
             bulk_poll: std::time::Duration::from_secs(2),
@@ -169,31 +147,13 @@ impl App {
         Ok((app, rx))
     }
 
-    async fn secret(
-        &self,
-        name: &Option<String>,
-        what: &'static str,
-    ) -> Result<SecretString, SecretError> {
-        let name = name.as_deref().ok_or_else(|| SecretError::NotFound {
-            name: format!("{what} (its id is not configured)"),
-        })?;
-        self.secrets.get(name).await
-    }
-
     /// The token keys (the signing key fetched on first use).
     pub async fn tokens(&self) -> Result<&TokenKeys, SecretError> {
-        self.tokens
-            .get_or_try_init(|| async {
-                let key = self.secret(&self.names.jwt, "token signing key").await?;
-                Ok(TokenKeys::new(&key))
-            })
-            .await
+        self.keys.get().await
     }
 
     /// The Shopify app's client secret (fetched on first use).
     pub async fn shopify_secret(&self) -> Result<&SecretString, SecretError> {
-        self.shopify_secret
-            .get_or_try_init(|| self.secret(&self.names.shopify_api, "Shopify API secret"))
-            .await
+        self.app_secret.get().await
     }
 }

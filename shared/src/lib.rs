@@ -1,7 +1,9 @@
 //! Shopify Insights: the library behind every Lambda and the `insights` CLI.
 //!
-//! Layers: [`http`] (routing, extractors, error mapping) → use cases ([`auth`], ...) over pure
-//! types in [`domain`] → the storage interface in [`store`] → a backend (DynamoDB or embedded).
+//! Layers: [`routes`] (every route and job declared once) → [`http`] handlers or [`lambda`] job
+//! adapters → use cases ([`auth`], [`ingest`], [`dashboard`], [`sync`]) taking narrow ports
+//! ([`deps`]) over pure types in [`domain`] → the storage interface in [`store`] → a backend
+//! (DynamoDB or embedded). Composition: [`app`] locally, [`lambda`] per function.
 
 #![recursion_limit = "256"]
 
@@ -11,9 +13,12 @@ pub mod clock;
 pub mod config;
 pub mod dashboard;
 pub mod demo;
+pub mod deps;
 pub mod domain;
 pub mod http;
 pub mod ingest;
+pub mod lambda;
+pub mod routes;
 pub mod secrets;
 pub mod shopify;
 pub mod store;
@@ -21,4 +26,3 @@ pub mod sync;
 pub mod telemetry;
 
 pub use app::App;
-pub use http::Endpoint;

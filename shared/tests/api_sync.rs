@@ -124,7 +124,7 @@ impl Setup {
         let mut last = RunOutcome::Skipped;
         while let Some(req) = self.queue.take().pop() {
             let deadline = Instant::now() + Duration::from_secs(60);
-            last = shared::sync::run(&self.t.app, &req, deadline, &|_, _| {})
+            last = shared::sync::run(&self.t.app.deps(), &req, deadline, &|_, _| {})
                 .await
                 .unwrap();
         }
@@ -213,7 +213,7 @@ async fn connecting_checks_the_token_with_shopify_and_answers_the_contract() {
         StatusCode::CONFLICT
     );
     assert_eq!(
-        shared::sync::schedule(&s.t.app).await.unwrap(),
+        shared::sync::schedule(&s.t.app.deps()).await.unwrap(),
         0,
         "schedules skip a disconnected shop"
     );
@@ -323,7 +323,7 @@ async fn throttling_and_5xx_answers_are_waited_out_with_nothing_lost_or_doubled(
         }
     };
     let out = shared::sync::run(
-        &s.t.app,
+        &s.t.app.deps(),
         &req,
         Instant::now() + Duration::from_secs(60),
         &progress,
@@ -358,7 +358,7 @@ async fn a_revoked_token_marks_the_connection_needs_reauth_and_a_reconnect_clear
             .contains("connect the shop again")
     );
     assert_eq!(
-        shared::sync::schedule(&s.t.app).await.unwrap(),
+        shared::sync::schedule(&s.t.app.deps()).await.unwrap(),
         0,
         "the scheduler skips it"
     );
@@ -376,7 +376,7 @@ async fn a_revoked_token_marks_the_connection_needs_reauth_and_a_reconnect_clear
         s.call(Method::GET, "/sync/status", None).await.json["state"],
         "idle"
     );
-    assert_eq!(shared::sync::schedule(&s.t.app).await.unwrap(), 1);
+    assert_eq!(shared::sync::schedule(&s.t.app.deps()).await.unwrap(), 1);
     assert!(matches!(s.drain().await, RunOutcome::Done { .. }));
 }
 
@@ -392,7 +392,7 @@ async fn one_sync_at_a_time_per_shop() {
     assert_eq!(a.status, StatusCode::CONFLICT);
     assert_eq!(a.json["error"]["code"], "sync_running");
     assert_eq!(
-        shared::sync::schedule(&s.t.app).await.unwrap(),
+        shared::sync::schedule(&s.t.app.deps()).await.unwrap(),
         0,
         "the scheduler does not double it"
     );
@@ -431,7 +431,7 @@ async fn a_sync_racing_webhooks_for_the_same_orders_converges_on_the_newest_vers
     let sync_req = s.call(Method::POST, "/sync", None).await;
     assert_eq!(sync_req.status, StatusCode::ACCEPTED);
     let requests = s.queue.take();
-    let app = s.t.app.clone();
+    let app: shared::deps::SyncRunner = s.t.app.deps();
     let sync = tokio::spawn(async move {
         shared::sync::run(
             &app,
@@ -498,7 +498,7 @@ async fn an_interrupted_run_resumes_from_its_checkpoint_instead_of_restarting() 
     let req = s.queue.take().pop().unwrap();
 
     // Out of time before the first page: the request goes back on the queue.
-    let out = shared::sync::run(&s.t.app, &req, Instant::now(), &|_, _| {})
+    let out = shared::sync::run(&s.t.app.deps(), &req, Instant::now(), &|_, _| {})
         .await
         .unwrap();
     assert_eq!(out, RunOutcome::Requeued);
@@ -517,7 +517,7 @@ async fn an_interrupted_run_resumes_from_its_checkpoint_instead_of_restarting() 
             }
         }
     };
-    let app = s.t.app.clone();
+    let app: shared::deps::SyncRunner = s.t.app.deps();
     let r = req.clone();
     tokio::select! {
         _ = shared::sync::run(&app, &r, Instant::now() + Duration::from_secs(60), &progress) => panic!("the run finished before the interruption"),
@@ -528,7 +528,7 @@ async fn an_interrupted_run_resumes_from_its_checkpoint_instead_of_restarting() 
 
     // The successor (same request, redelivered) picks up at page three.
     let out = shared::sync::run(
-        &s.t.app,
+        &s.t.app.deps(),
         &req,
         Instant::now() + Duration::from_secs(60),
         &|_, _| {},
@@ -571,7 +571,7 @@ async fn a_first_sync_imports_orders_through_a_bulk_operation_resumed_after_runn
 
     // Shopify is still running the operation when the time is up: the run requeues itself.
     let out = shared::sync::run(
-        &s.t.app,
+        &s.t.app.deps(),
         &req,
         Instant::now() + Duration::from_millis(1500),
         &|_, _| {},
@@ -590,7 +590,7 @@ async fn a_first_sync_imports_orders_through_a_bulk_operation_resumed_after_runn
     // The next run picks up the same operation (no second start) once Shopify has finished it.
     s.fake.finish_bulk();
     let out = shared::sync::run(
-        &s.t.app,
+        &s.t.app.deps(),
         &req,
         Instant::now() + Duration::from_secs(60),
         &|_, _| {},
@@ -631,7 +631,7 @@ async fn a_bulk_import_interrupted_mid_file_resumes_after_its_last_checkpoint() 
             n.notify_one();
         }
     };
-    let app = s.t.app.clone();
+    let app: shared::deps::SyncRunner = s.t.app.deps();
     let r = req.clone();
     tokio::select! {
         _ = shared::sync::run(&app, &r, Instant::now() + Duration::from_secs(60), &progress) => panic!("finished before the interruption"),
@@ -644,7 +644,7 @@ async fn a_bulk_import_interrupted_mid_file_resumes_after_its_last_checkpoint() 
     );
 
     let out = shared::sync::run(
-        &s.t.app,
+        &s.t.app.deps(),
         &req,
         Instant::now() + Duration::from_secs(60),
         &|_, _| {},

@@ -567,7 +567,7 @@ async fn a_store_failure_answers_5xx_with_nothing_internal_and_the_retry_applies
     });
     let mut app = base.app.clone();
     app.store = flaky.clone();
-    let router = shared::http::router(app, shared::Endpoint::ALL);
+    let router = shared::routes::local_router(app);
 
     let d = Delivery::new("orders/create", &shop, fixture("orders-create.json"));
     let send = |router: axum::Router| {
@@ -677,11 +677,11 @@ async fn an_eventbridge_delivery_applies_without_hmac_and_dedupes_like_https() {
             "payload": payload
         }
     });
-    let r = shared::ingest::eventbridge::handle(&t.app, &event)
+    let r = shared::lambda::webhooks_eventbridge(&t.app.deps(), &event)
         .await
         .unwrap();
     assert_eq!(r["result"], "applied");
-    let r = shared::ingest::eventbridge::handle(&t.app, &event)
+    let r = shared::lambda::webhooks_eventbridge(&t.app.deps(), &event)
         .await
         .unwrap();
     assert_eq!(r["result"], "duplicate");
@@ -692,7 +692,7 @@ async fn an_eventbridge_delivery_applies_without_hmac_and_dedupes_like_https() {
 
     let mut unknown = event.clone();
     unknown["detail"]["metadata"]["X-Shopify-Shop-Domain"] = json!("nobody.myshopify.com");
-    let r = shared::ingest::eventbridge::handle(&t.app, &unknown)
+    let r = shared::lambda::webhooks_eventbridge(&t.app.deps(), &unknown)
         .await
         .unwrap();
     assert_eq!(r["result"], "rejected");

@@ -1,5 +1,5 @@
 //! Deployability: `template.yaml`, `functions/`, `events/`, `shared/openapi.json` and the router's
-//! `Endpoint` table name the same functions, routes and samples; every sample event replays through
+//! route declarations (`shared::routes`) name the same functions, routes and samples; every sample event replays through
 //! the code with the answer it is meant to get.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -17,10 +17,11 @@ use http::StatusCode;
 use http_body_util::BodyExt;
 use secrecy::SecretString;
 use serde_json::{Value, json};
+use shared::App;
+use shared::routes::{JOBS, ROUTES, RouteInfo, route};
 use shared::sync::queue::LocalQueue;
 use shared::sync::vault::LocalVault;
 use shared::sync::{SyncDeps, SyncRequest};
-use shared::{App, Endpoint};
 use support::{SHOPIFY_SECRET, TestApp, fixture};
 use tokio::sync::mpsc;
 use tower::ServiceExt;
@@ -227,11 +228,8 @@ fn event(name: &str) -> Value {
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-fn endpoint_named(function: &str) -> Option<Endpoint> {
-    Endpoint::ALL
-        .iter()
-        .copied()
-        .find(|e| e.function_name() == function)
+fn endpoint_named(function: &str) -> Option<&'static RouteInfo> {
+    route(function)
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -293,15 +291,15 @@ fn every_template_function_builds_a_workspace_binary_of_the_same_name_for_arm64(
 fn every_endpoint_has_exactly_one_function_whose_http_route_is_the_routers() {
     let t = template();
     let fns = functions(&t);
-    for e in Endpoint::ALL {
-        let name = e.function_name();
+    for e in ROUTES {
+        let name = e.name;
         let f = fns
             .get(name)
-            .unwrap_or_else(|| panic!("{e:?}: no template function builds binary {name}"));
+            .unwrap_or_else(|| panic!("{name}: no template function builds binary {name}"));
         let routes = f.events("HttpApi");
         assert_eq!(routes.len(), 1, "{name}: exactly one HttpApi event");
         let p = &routes[0]["Properties"];
-        assert_eq!(p["Path"], e.path(), "{name}: path");
+        assert_eq!(p["Path"], e.path, "{name}: path");
         assert_eq!(p["Method"], e.method().as_str(), "{name}: method");
         assert_eq!(
             p["ApiId"],
@@ -317,7 +315,7 @@ fn every_endpoint_has_exactly_one_function_whose_http_route_is_the_routers() {
             assert!(seen.insert(key.clone()), "route {key} is served twice");
             assert!(
                 endpoint_named(name).is_some(),
-                "{name} has route {key} but is not an Endpoint in shared/src/http/mod.rs"
+                "{name} has route {key} but is not a route in shared/src/routes.rs"
             );
         }
     }
@@ -392,13 +390,10 @@ fn functions_the_template_and_the_sample_events_list_the_same_names() {
     let events: BTreeSet<String> = event_files().into_keys().collect();
     assert_eq!(in_template, dirs, "template.yaml functions vs functions/*");
     assert_eq!(events, dirs, "events/*.json vs functions/*");
-    let endpoints: BTreeSet<String> = Endpoint::ALL
-        .iter()
-        .map(|e| e.function_name().to_owned())
-        .collect();
+    let endpoints: BTreeSet<String> = ROUTES.iter().map(|e| e.name.to_owned()).collect();
     assert_eq!(
         endpoints.len(),
-        Endpoint::ALL.len(),
+        ROUTES.len(),
         "two endpoints share a function name"
     );
     assert!(
@@ -408,51 +403,25 @@ fn functions_the_template_and_the_sample_events_list_the_same_names() {
     );
 }
 
-/// What each function may do, read off its policies: `table:read` / `table:write` (DynamoDB read or
-/// CRUD on the table), `secret:jwt` / `secret:shopify` (read that secret), `events:put` (PutEvents
-/// on the sync bus), `tokens:<Action>` (that Secrets Manager action on the shops' token secrets).
-const GRANTS: &[(&str, &[&str])] = &[
-    ("health", &[]),
-    ("auth-register", &["table:write", "secret:jwt"]),
-    // Login counts failed attempts (throttling), so it writes.
-    ("auth-login", &["table:write", "secret:jwt"]),
-    ("tenants-me", &["table:read", "secret:jwt"]),
-    ("webhooks", &["table:write", "secret:shopify"]),
-    ("webhooks-customers", &["table:write", "secret:shopify"]),
-    ("webhooks-orders", &["table:write", "secret:shopify"]),
-    ("webhooks-products", &["table:write", "secret:shopify"]),
-    ("webhooks-eventbridge", &["table:write"]),
-    ("dashboard-metrics", &["table:read", "secret:jwt"]),
-    // The signing key also seals the page cursors.
-    ("dashboard-orders-by-date", &["table:read", "secret:jwt"]),
-    ("dashboard-top-customers", &["table:read", "secret:jwt"]),
-    (
-        "shopify-connect",
-        &[
-            "table:write",
-            "secret:jwt",
-            "tokens:CreateSecret",
-            "tokens:PutSecretValue",
-        ],
-    ),
-    (
-        "shopify-disconnect",
-        &["table:write", "secret:jwt", "tokens:DeleteSecret"],
-    ),
-    ("sync-request", &["table:write", "secret:jwt", "events:put"]),
-    ("sync-status", &["table:read", "secret:jwt"]),
-    ("sync-scheduler", &["table:write", "events:put"]),
-    (
-        "sync-shop",
-        &["table:write", "events:put", "tokens:GetSecretValue"],
-    ),
-];
+/// What each function may do, as its route or job declares it (`shared::routes`, each need's
+/// `grants()`), named as [`grants`] reads them off the template's policies: `table:read` /
+/// `table:write` (DynamoDB read or CRUD on the table), `secret:jwt` / `secret:shopify` (read that
+/// secret), `events:put` (PutEvents on the sync bus), `tokens:<Action>` (that Secrets Manager
+/// action on the shops' token secrets).
+fn declared_grants() -> BTreeMap<&'static str, BTreeSet<String>> {
+    ROUTES
+        .iter()
+        .map(|r| (r.name, r.needs))
+        .chain(JOBS.iter().map(|j| (j.name, j.needs)))
+        .map(|(name, needs)| (name, needs.iter().flat_map(|n| n.grants()).collect()))
+        .collect()
+}
 
 /// The token secrets' ARN pattern and the prefix the functions are told.
 const TOKEN_SECRETS: &str = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${AWS::StackName}/shopify-token/*";
 const TOKEN_PREFIX: &str = "${AWS::StackName}/shopify-token/";
 
-/// A function's grants (see `GRANTS`), checking each policy's target on the way.
+/// A function's grants (see `declared_grants`), checking each policy's target on the way.
 fn grants(name: &str, f: &Function) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for (p, params) in f.policies() {
@@ -507,14 +476,17 @@ fn grants(name: &str, f: &Function) -> BTreeSet<String> {
 fn each_function_is_granted_exactly_what_its_code_uses() {
     let t = template();
     let fns = functions(&t);
-    let listed: BTreeSet<&str> = GRANTS.iter().map(|(n, _)| *n).collect();
+    let declared = declared_grants();
+    let listed: BTreeSet<&str> = declared.keys().copied().collect();
     let defined: BTreeSet<&str> = fns.keys().map(String::as_str).collect();
-    assert_eq!(listed, defined, "GRANTS lists every template function");
-    for (name, expected) in GRANTS {
+    assert_eq!(
+        listed, defined,
+        "every template function is a declared route or job"
+    );
+    for (name, expected) in &declared {
         let f = &fns[*name];
         let got = grants(name, f);
-        let expected: BTreeSet<String> = expected.iter().map(|s| (*s).to_owned()).collect();
-        assert_eq!(got, expected, "{name}: grants");
+        assert_eq!(&got, expected, "{name}: grants");
         if let Some(e) = endpoint_named(name)
             && e.method() == http::Method::GET
         {
@@ -681,7 +653,7 @@ impl Scene {
         scene.token = a.json["token"].as_str().unwrap().to_owned();
         if given == Given::Connected {
             let (status, body) = scene
-                .replay(Endpoint::ShopifyConnect, "shopify-connect")
+                .replay(route("shopify-connect").unwrap(), "shopify-connect")
                 .await;
             assert_eq!(status, StatusCode::OK, "{body}");
         }
@@ -690,17 +662,14 @@ impl Scene {
 
     /// Replays `events/<name>.json` as the function's Lambda does: lambda_http's conversion of
     /// the API Gateway event, then a router mounting only that endpoint.
-    async fn replay(&self, e: Endpoint, name: &str) -> (StatusCode, Value) {
+    async fn replay(&self, e: &RouteInfo, name: &str) -> (StatusCode, Value) {
         let path = workspace().join("events").join(format!("{name}.json"));
         let raw = std::fs::read_to_string(path).unwrap();
         let raw = raw.replace("REPLACE_WITH_TOKEN", &self.token);
         let req = lambda_http::request::from_str(&raw).unwrap();
         let (parts, body) = req.into_parts();
         let req = http::Request::from_parts(parts, axum::body::Body::from(body.to_vec()));
-        let res = shared::http::router(self.app.clone(), &[e])
-            .oneshot(req)
-            .await
-            .unwrap();
+        let res = e.router(&self.app).oneshot(req).await.unwrap();
         let status = res.status();
         let bytes = res.into_body().collect().await.unwrap().to_bytes();
         (
@@ -713,7 +682,7 @@ impl Scene {
 #[tokio::test]
 async fn every_http_sample_event_replays_through_its_lambda_router_with_the_expected_status() {
     let files = event_files();
-    let http_functions: BTreeSet<&str> = Endpoint::ALL.iter().map(|e| e.function_name()).collect();
+    let http_functions: BTreeSet<&str> = ROUTES.iter().map(|e| e.name).collect();
     let table: BTreeSet<&str> = EXPECTED.iter().map(|(n, _, _)| *n).collect();
     assert_eq!(table, http_functions, "EXPECTED covers every HTTP function");
     for (name, given, status) in EXPECTED {
@@ -723,11 +692,11 @@ async fn every_http_sample_event_replays_through_its_lambda_router_with_the_expe
             .unwrap_or_else(|| panic!("events/{name}.json is missing"));
         let sample: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         assert_eq!(sample["version"], "2.0", "{name}: payload format 2.0");
-        let route = format!("{} {}", e.method(), e.path());
+        let route = format!("{} {}", e.method(), e.path);
         assert_eq!(sample["routeKey"], route, "{name}");
         assert_eq!(sample["requestContext"]["routeKey"], route, "{name}");
-        assert_eq!(sample["rawPath"], e.path(), "{name}");
-        assert_eq!(sample["requestContext"]["http"]["path"], e.path(), "{name}");
+        assert_eq!(sample["rawPath"], e.path, "{name}");
+        assert_eq!(sample["requestContext"]["http"]["path"], e.path, "{name}");
         assert_eq!(
             sample["requestContext"]["http"]["method"],
             e.method().as_str(),
@@ -745,16 +714,13 @@ async fn every_http_sample_event_replays_through_its_lambda_router_with_the_expe
         if name.starts_with("webhooks") {
             assert_eq!(body, json!({"result": "applied"}), "events/{name}.json");
         }
-        if matches!(
-            e,
-            Endpoint::AuthRegister | Endpoint::AuthLogin | Endpoint::TenantsMe
-        ) {
+        if matches!(e.name, "auth-register" | "auth-login" | "tenants-me") {
             assert_eq!(
                 body["tenant"]["shop_domain"], "snowdevil.myshopify.com",
                 "{name}"
             );
         }
-        if e == Endpoint::ShopifyConnect {
+        if e.name == "shopify-connect" {
             assert_eq!(body["shop_domain"], "snowdevil.myshopify.com");
             assert_eq!(body["connected"], true);
         }
@@ -770,7 +736,9 @@ async fn the_job_samples_schedule_and_run_a_sync_of_the_connected_shop() {
     let tick = event("sync-scheduler");
     assert_eq!(tick["detail-type"], "Scheduled Event");
     assert_eq!(tick["source"], "aws.events");
-    let answer = shared::sync::jobs::scheduler(&scene.app).await.unwrap();
+    let answer = shared::lambda::sync_scheduler(&scene.app.deps())
+        .await
+        .unwrap();
     assert_eq!(answer, json!({"queued": 1}));
     let req = scene
         .queued
@@ -792,12 +760,14 @@ async fn the_job_samples_schedule_and_run_a_sync_of_the_connected_shop() {
     };
     assert_eq!(keys(&run["detail"]), keys(&detail));
     run["detail"] = detail;
-    let answer = shared::sync::jobs::shop(&scene.app, &run, Duration::from_secs(900))
+    let answer = shared::lambda::sync_shop(&scene.app.deps(), &run, Duration::from_secs(900))
         .await
         .unwrap();
     assert_eq!(answer["result"], "done", "{answer}");
 
-    let (status, body) = scene.replay(Endpoint::SyncStatus, "sync-status").await;
+    let (status, body) = scene
+        .replay(route("sync-status").unwrap(), "sync-status")
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["state"], "idle", "{body}");
     assert_eq!(body["error"], Value::Null, "{body}");
@@ -812,12 +782,12 @@ async fn the_eventbridge_sample_is_applied_by_the_eventbridge_function() {
         sample["detail"]["payload"],
         serde_json::from_slice::<Value>(&fixture("orders-create.json")).unwrap()
     );
-    let answer = shared::ingest::eventbridge::handle(&scene.app, &sample)
+    let answer = shared::lambda::webhooks_eventbridge(&scene.app.deps(), &sample)
         .await
         .unwrap();
     assert_eq!(answer, json!({"result": "applied"}));
     // A redelivery of the same event is recognised.
-    let again = shared::ingest::eventbridge::handle(&scene.app, &sample)
+    let again = shared::lambda::webhooks_eventbridge(&scene.app.deps(), &sample)
         .await
         .unwrap();
     assert_eq!(again, json!({"result": "duplicate"}));
@@ -828,10 +798,10 @@ fn the_webhook_samples_carry_fixture_bytes_signed_with_the_test_secret() {
     let vector: Value = serde_json::from_slice(&fixture("hmac-vector.json")).unwrap();
     assert_eq!(vector["secret"], SHOPIFY_SECRET);
     let names: BTreeSet<&str> = WEBHOOK_BODIES.iter().map(|(n, _)| *n).collect();
-    let webhook_endpoints: BTreeSet<&str> = Endpoint::ALL
+    let webhook_endpoints: BTreeSet<&str> = ROUTES
         .iter()
-        .filter(|e| e.path().starts_with("/webhooks"))
-        .map(|e| e.function_name())
+        .filter(|e| e.path.starts_with("/webhooks"))
+        .map(|e| e.name)
         .collect();
     assert_eq!(names, webhook_endpoints);
     for (name, file) in WEBHOOK_BODIES {
@@ -897,20 +867,20 @@ fn the_openapi_description_lists_exactly_the_routes_the_router_serves() {
                 continue;
             }
             described.insert(format!("{} {path}", method.to_uppercase()));
-            let e = Endpoint::ALL
+            let e = ROUTES
                 .iter()
-                .find(|e| e.path() == path && e.method().as_str().eq_ignore_ascii_case(method))
-                .unwrap_or_else(|| panic!("openapi.json describes {method} {path}, no Endpoint"));
+                .find(|e| e.path == path && e.method().as_str().eq_ignore_ascii_case(method))
+                .unwrap_or_else(|| panic!("openapi.json describes {method} {path}, no route"));
             assert_eq!(
                 op["operationId"],
-                e.function_name().replace('-', "_"),
+                e.name.replace('-', "_"),
                 "{method} {path}: operationId is the handler's snake_case name"
             );
         }
     }
-    let served: BTreeSet<String> = Endpoint::ALL
+    let served: BTreeSet<String> = ROUTES
         .iter()
-        .map(|e| format!("{} {}", e.method(), e.path()))
+        .map(|e| format!("{} {}", e.method(), e.path))
         .collect();
     assert_eq!(described, served);
 }

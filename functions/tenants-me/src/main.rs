@@ -1,10 +1,6 @@
-//! Lambda: GET /tenants/me. Logic lives in `shared`.
-
-use shared::{App, Endpoint};
+//! Lambda: GET /tenants/me. Logic lives in `shared`; the route is declared in `shared::routes`.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::telemetry::init();
-    let app = App::from_env().await?;
-    lambda_http::run(shared::http::router(app, &[Endpoint::TenantsMe])).await
+    shared::lambda::serve::<shared::routes::TenantsMe>().await
 }

@@ -10,11 +10,13 @@ pub mod token;
 
 use secrecy::SecretString;
 
-use crate::App;
+use chrono::{DateTime, Utc};
+
+use crate::deps::SigningKey;
 use crate::domain::{Email, Password, ShopDomain, Tenant, TenantId, TenantName};
 use crate::store::codec::{from_item, to_item};
 use crate::store::keys::{Directory, TenantItem};
-use crate::store::{Attr, Condition, Item, PK, SK, StoreError, WriteOp};
+use crate::store::{Attr, Condition, Item, PK, SK, Store, StoreError, WriteOp};
 
 /// Why an auth use case refused.
 #[derive(Debug, thiserror::Error)]
@@ -71,7 +73,12 @@ fn directory_item(entry: &Directory, tenant: TenantId) -> Item {
 /// Creates the tenant. The profile, the email claim, the shop claim and the API key go in one
 /// atomic batch, each conditioned on not existing, so two concurrent registrations of one email or
 /// one shop can never both succeed.
-pub async fn register(app: &App, r: Registration) -> Result<Registered, AuthError> {
+pub async fn register(
+    store: &dyn Store,
+    keys: &SigningKey,
+    now: DateTime<Utc>,
+    r: Registration,
+) -> Result<Registered, AuthError> {
     let pw = r.password.expose().to_owned();
     let password_hash = tokio::task::spawn_blocking(move || password::hash(&pw))
         .await
@@ -88,7 +95,7 @@ pub async fn register(app: &App, r: Registration) -> Result<Registered, AuthErro
             name: r.name.as_str().to_owned(),
             email: r.email.as_str().to_owned(),
             shop_domain: r.shop_domain.as_str().to_owned(),
-            created_at: app.clock.now(),
+            created_at: now,
             password_hash: password_hash.clone(),
         };
         let mut profile = to_item(&tenant)?;
@@ -109,13 +116,13 @@ pub async fn register(app: &App, r: Registration) -> Result<Registered, AuthErro
             )),
             claim(directory_item(&Directory::ApiKey(key_hash), id)),
         ];
-        match app.store.write(ops).await {
+        match store.write(ops).await {
             Ok(()) => {
-                let (token, expires_in) = app
-                    .tokens()
+                let (token, expires_in) = keys
+                    .get()
                     .await
                     .map_err(|_| AuthError::Internal("token signing key unavailable"))?
-                    .issue(id, app.clock.now())
+                    .issue(id, now)
                     .map_err(|_| AuthError::Internal("token signing failed"))?;
                 tracing::info!(tenant = %id, "tenant registered");
                 return Ok(Registered {
@@ -138,13 +145,14 @@ pub async fn register(app: &App, r: Registration) -> Result<Registered, AuthErro
 /// same error, same work (a full Argon2 verification either way). `client` is the caller's
 /// address, for the per-client throttle.
 pub async fn login(
-    app: &App,
+    store: &dyn Store,
+    keys: &SigningKey,
+    now: DateTime<Utc>,
     email: &str,
     password: SecretString,
     client: &str,
 ) -> Result<LoggedIn, AuthError> {
     use secrecy::ExposeSecret;
-    let now = app.clock.now();
     // A malformed email cannot have an account; it is throttled and refused like any other.
     let email_key = Email::parse(email)
         .map(|e| e.as_str().to_owned())
@@ -154,14 +162,14 @@ pub async fn login(
         throttle::Subject::client(client),
     ];
     for s in &subjects {
-        if let Err(wait) = throttle::check(app.store.as_ref(), now, s).await? {
+        if let Err(wait) = throttle::check(store, now, s).await? {
             tracing::warn!("login throttled");
             return Err(AuthError::Throttled {
                 retry_after_seconds: wait,
             });
         }
     }
-    let tenant = find_by_email(app, &email_key).await?;
+    let tenant = find_by_email(store, &email_key).await?;
     let pw = password.expose_secret().to_owned();
     let hash = tenant.as_ref().map(|t| t.password_hash.clone());
     let ok = tokio::task::spawn_blocking(move || match hash {
@@ -175,8 +183,8 @@ pub async fn login(
     .map_err(|_| AuthError::Internal("verification task failed"))?;
     match (ok, tenant) {
         (true, Some(tenant)) => {
-            let (token, expires_in) = app
-                .tokens()
+            let (token, expires_in) = keys
+                .get()
                 .await
                 .map_err(|_| AuthError::Internal("token signing key unavailable"))?
                 .issue(tenant.id, now)
@@ -190,7 +198,7 @@ pub async fn login(
         }
         _ => {
             for s in &subjects {
-                throttle::record_failure(app.store.as_ref(), now, s).await?;
+                throttle::record_failure(store, now, s).await?;
             }
             tracing::info!("login refused");
             Err(AuthError::InvalidCredentials)
@@ -198,18 +206,14 @@ pub async fn login(
     }
 }
 
-async fn find_by_email(app: &App, email: &str) -> Result<Option<Tenant>, AuthError> {
-    let Some(entry) = app
-        .store
-        .get(&Directory::Email(email.to_owned()).key())
-        .await?
-    else {
+async fn find_by_email(store: &dyn Store, email: &str) -> Result<Option<Tenant>, AuthError> {
+    let Some(entry) = store.get(&Directory::Email(email.to_owned()).key()).await? else {
         return Ok(None);
     };
     let Some(id) = directory_tenant(&entry) else {
         return Ok(None);
     };
-    load_tenant(app, id).await
+    load_tenant(store, id).await
 }
 
 /// The tenant a directory entry points to.
@@ -219,20 +223,19 @@ pub fn directory_tenant(entry: &Item) -> Option<TenantId> {
 }
 
 /// A tenant's profile.
-pub async fn load_tenant(app: &App, id: TenantId) -> Result<Option<Tenant>, AuthError> {
-    match app.store.get(&TenantItem::Profile.key(id)).await? {
+pub async fn load_tenant(store: &dyn Store, id: TenantId) -> Result<Option<Tenant>, AuthError> {
+    match store.get(&TenantItem::Profile.key(id)).await? {
         Some(item) => Ok(Some(from_item(&item)?)),
         None => Ok(None),
     }
 }
 
 /// The tenant an API key belongs to.
-pub async fn tenant_for_api_key(app: &App, key: &str) -> Result<TenantId, AuthError> {
+pub async fn tenant_for_api_key(store: &dyn Store, key: &str) -> Result<TenantId, AuthError> {
     if !api_key::looks_like_key(key) {
         return Err(AuthError::Unauthorized);
     }
-    let entry = app
-        .store
+    let entry = store
         .get(&Directory::ApiKey(api_key::hash(key)).key())
         .await?
         .ok_or(AuthError::Unauthorized)?;

@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 use super::ApiError;
 use super::body::{Fields, JsonObject};
 use super::extract::ClientAddr;
-use crate::App;
 use crate::auth::{self, Registration};
+use crate::deps::Accounts;
 use crate::domain::{Email, Password, ShopDomain, Tenant, TenantId, TenantName};
 
 fn tenant_json(t: &Tenant) -> Value {
@@ -24,7 +24,7 @@ fn tenant_json(t: &Tenant) -> Value {
 }
 
 pub async fn register(
-    State(app): State<App>,
+    State(a): State<Accounts>,
     JsonObject(body): JsonObject,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     // Presence and length of every field first, then their syntax, so the first problem named is
@@ -39,7 +39,7 @@ pub async fn register(
         password: Password::parse(SecretString::from(password.to_owned()))?,
         shop_domain: ShopDomain::parse(shop)?,
     };
-    let r = auth::register(&app, registration).await?;
+    let r = auth::register(a.store.as_ref(), &a.keys, a.clock.now(), registration).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({
@@ -53,14 +53,16 @@ pub async fn register(
 }
 
 pub async fn login(
-    State(app): State<App>,
+    State(a): State<Accounts>,
     ClientAddr(client): ClientAddr,
     JsonObject(body): JsonObject,
 ) -> Result<Json<Value>, ApiError> {
     let email = body.required_str("email", Email::MAX)?;
     let password = body.required_str("password", Password::MAX)?;
     let r = auth::login(
-        &app,
+        a.store.as_ref(),
+        &a.keys,
+        a.clock.now(),
         email,
         SecretString::from(password.to_owned()),
         &client,
@@ -75,8 +77,8 @@ pub async fn login(
 }
 
 /// `GET /tenants/me`: the caller's own profile.
-pub async fn me(State(app): State<App>, tenant: TenantId) -> Result<Json<Value>, ApiError> {
-    let t = auth::load_tenant(&app, tenant)
+pub async fn me(State(a): State<Accounts>, tenant: TenantId) -> Result<Json<Value>, ApiError> {
+    let t = auth::load_tenant(a.store.as_ref(), tenant)
         .await?
         .ok_or_else(ApiError::unauthorized)?;
     Ok(Json(json!({ "tenant": tenant_json(&t) })))

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::ApiError;
-use crate::App;
 use crate::dashboard;
+use crate::deps::Accounts;
 use crate::domain::{Money, TenantId};
 use crate::store::Cursor;
 
@@ -62,7 +62,10 @@ fn date(p: &HashMap<String, String>, name: &str) -> Result<Option<NaiveDate>, Ap
     })
 }
 
-pub async fn metrics(State(app): State<App>, tenant: TenantId) -> Result<Json<Value>, ApiError> {
+pub async fn metrics(
+    State(app): State<Accounts>,
+    tenant: TenantId,
+) -> Result<Json<Value>, ApiError> {
     let m = dashboard::metrics(app.store.as_ref(), tenant).await?;
     Ok(Json(json!({
         "customers": m.customers,
@@ -91,7 +94,7 @@ fn bad_cursor() -> ApiError {
 }
 
 pub async fn orders_by_date(
-    State(app): State<App>,
+    State(app): State<Accounts>,
     tenant: TenantId,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
@@ -116,7 +119,8 @@ pub async fn orders_by_date(
     }
     let limit = limit(&p, 50, 250)?;
     let keys = app
-        .tokens()
+        .keys
+        .get()
         .await
         .map_err(|_| ApiError::Internal("sealing key unavailable"))?;
     let cursor = match p.get("cursor") {
@@ -174,7 +178,7 @@ pub async fn orders_by_date(
 }
 
 pub async fn top_customers(
-    State(app): State<App>,
+    State(app): State<Accounts>,
     tenant: TenantId,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {

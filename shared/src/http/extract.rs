@@ -2,13 +2,13 @@
 
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use http::header;
 use http::request::Parts;
 
 use super::ApiError;
-use crate::App;
 use crate::auth;
+use crate::deps::{Accounts, ShopLink, SyncRequests};
 use crate::domain::TenantId;
 
 /// The API key header.
@@ -16,10 +16,15 @@ pub const API_KEY_HEADER: &str = "x-api-key";
 
 /// Every tenant endpoint takes a `TenantId`: from `Authorization: Bearer <jwt>` or `X-Api-Key`.
 /// No path, query or body field can name a tenant.
-impl FromRequestParts<App> for TenantId {
+impl<S> FromRequestParts<S> for TenantId
+where
+    S: Send + Sync,
+    Accounts: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<TenantId, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<TenantId, ApiError> {
+        let accounts = Accounts::from_ref(state);
         if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
             let token = value
                 .to_str()
@@ -29,15 +34,16 @@ impl FromRequestParts<App> for TenantId {
                     scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
                 })
                 .ok_or_else(ApiError::unauthorized)?;
-            let keys = app
-                .tokens()
+            let keys = accounts
+                .keys
+                .get()
                 .await
                 .map_err(|_| ApiError::Internal("token signing key unavailable"))?;
             return keys.verify(token).map_err(|_| ApiError::unauthorized());
         }
         if let Some(value) = parts.headers.get(API_KEY_HEADER) {
             let key = value.to_str().map_err(|_| ApiError::unauthorized())?;
-            return Ok(auth::tenant_for_api_key(app, key.trim()).await?);
+            return Ok(auth::tenant_for_api_key(accounts.store.as_ref(), key.trim()).await?);
         }
         Err(ApiError::unauthorized())
     }
@@ -61,5 +67,17 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
             return Ok(ClientAddr(addr.ip().to_string()));
         }
         Ok(ClientAddr("unknown".into()))
+    }
+}
+
+impl FromRef<ShopLink> for Accounts {
+    fn from_ref(s: &ShopLink) -> Accounts {
+        s.accounts.clone()
+    }
+}
+
+impl FromRef<SyncRequests> for Accounts {
+    fn from_ref(s: &SyncRequests) -> Accounts {
+        s.accounts.clone()
     }
 }

@@ -5,8 +5,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::header;
 
-use crate::App;
-
 const INDEX: &str = include_str!("../../../dashboard/index.html");
 const APP_JS: &str = include_str!("../../../dashboard/app.js");
 const STYLE: &str = include_str!("../../../dashboard/style.css");
@@ -31,7 +29,7 @@ fn asset(body: &'static str, content_type: &'static str) -> Response {
 }
 
 /// `/`, `/app.js`, `/style.css`, `/openapi.json`.
-pub fn routes() -> Router<App> {
+pub fn routes() -> Router {
     Router::new()
         .route(
             "/",

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::ApiError;
 use super::body::{Fields, JsonObject};
-use crate::App;
+use crate::deps::{Accounts, ShopLink, SyncRequests};
 use crate::domain::TenantId;
 use crate::sync::{self, SyncError};
 
@@ -42,7 +42,7 @@ impl From<SyncError> for ApiError {
 const MAX_TOKEN: usize = 512;
 
 pub async fn connect(
-    State(app): State<App>,
+    State(link): State<ShopLink>,
     tenant: TenantId,
     JsonObject(body): JsonObject,
 ) -> Result<Json<Value>, ApiError> {
@@ -53,27 +53,40 @@ pub async fn connect(
             "access_token is not a token.",
         ));
     }
-    let c = sync::connect(&app, tenant, SecretString::from(token.to_owned())).await?;
+    let c = sync::connect(
+        link.accounts.store.as_ref(),
+        link.accounts.clock.now(),
+        link.vault.as_ref(),
+        &link.shopify,
+        tenant,
+        SecretString::from(token.to_owned()),
+    )
+    .await?;
     Ok(Json(
         json!({"shop_domain": c.shop_domain, "connected": true, "scopes": c.scopes}),
     ))
 }
 
-pub async fn disconnect(State(app): State<App>, tenant: TenantId) -> Result<StatusCode, ApiError> {
-    sync::disconnect(&app, tenant).await?;
+pub async fn disconnect(
+    State(link): State<ShopLink>,
+    tenant: TenantId,
+) -> Result<StatusCode, ApiError> {
+    let a = &link.accounts;
+    sync::disconnect(a.store.as_ref(), a.clock.now(), link.vault.as_ref(), tenant).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn request(
-    State(app): State<App>,
+    State(r): State<SyncRequests>,
     tenant: TenantId,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let sync_id = sync::request(&app, tenant).await?;
+    let a = &r.accounts;
+    let sync_id = sync::request(a.store.as_ref(), a.clock.now(), r.queue.as_ref(), tenant).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({"sync_id": sync_id}))))
 }
 
-pub async fn status(State(app): State<App>, tenant: TenantId) -> Result<Json<Value>, ApiError> {
-    let s = sync::status(&app, tenant).await?;
+pub async fn status(State(a): State<Accounts>, tenant: TenantId) -> Result<Json<Value>, ApiError> {
+    let s = sync::status(a.store.as_ref(), tenant).await?;
     let map = |pairs: Vec<(String, Value)>| Value::Object(pairs.into_iter().collect());
     Ok(Json(json!({
         "state": s.state,

@@ -8,7 +8,7 @@ use http::HeaderMap;
 use serde_json::{Value, json};
 
 use super::ApiError;
-use crate::App;
+use crate::deps::Ingest;
 use crate::ingest::{self, Family, IngestError};
 
 impl From<IngestError> for ApiError {
@@ -30,45 +30,54 @@ impl From<IngestError> for ApiError {
 }
 
 async fn handle(
-    app: &App,
+    deps: &Ingest,
     family: Option<Family>,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     // The route's body limit is the contract's 5 MiB; past it the extractor refuses.
     let body = body.map_err(|_| IngestError::TooLarge)?;
-    let outcome = ingest::receive(app, family, headers, &body).await?;
+    let now = deps.clock.now();
+    let outcome = ingest::receive(
+        deps.store.as_ref(),
+        now,
+        &deps.app_secret,
+        family,
+        headers,
+        &body,
+    )
+    .await?;
     Ok(Json(json!({ "result": outcome.as_str() })))
 }
 
 pub async fn any(
-    State(app): State<App>,
+    State(deps): State<Ingest>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    handle(&app, None, &headers, body).await
+    handle(&deps, None, &headers, body).await
 }
 
 pub async fn customers(
-    State(app): State<App>,
+    State(deps): State<Ingest>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    handle(&app, Some(Family::Customers), &headers, body).await
+    handle(&deps, Some(Family::Customers), &headers, body).await
 }
 
 pub async fn orders(
-    State(app): State<App>,
+    State(deps): State<Ingest>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    handle(&app, Some(Family::Orders), &headers, body).await
+    handle(&deps, Some(Family::Orders), &headers, body).await
 }
 
 pub async fn products(
-    State(app): State<App>,
+    State(deps): State<Ingest>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    handle(&app, Some(Family::Products), &headers, body).await
+    handle(&deps, Some(Family::Products), &headers, body).await
 }

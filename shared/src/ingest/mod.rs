@@ -2,7 +2,6 @@
 //! exactly-once apply shared with the sync.
 
 pub mod apply;
-pub mod eventbridge;
 pub mod payload;
 pub mod topic;
 pub mod verify;
@@ -13,10 +12,10 @@ use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 use tracing::Instrument;
 
-use crate::App;
+use crate::deps::AppSecret;
 use crate::domain::{ShopDomain, TenantId};
 use crate::store::keys::Directory;
-use crate::store::{Attr, StoreError};
+use crate::store::{Attr, Store, StoreError};
 pub use apply::{Change, Outcome, apply};
 use payload::PayloadError;
 pub use topic::{Family, Topic};
@@ -58,12 +57,11 @@ pub struct ShopEntry {
 }
 
 /// The tenant a shop domain belongs to.
-pub async fn find_shop(app: &App, domain: &str) -> Result<Option<ShopEntry>, StoreError> {
+pub async fn find_shop(store: &dyn Store, domain: &str) -> Result<Option<ShopEntry>, StoreError> {
     let Ok(domain) = ShopDomain::parse(domain) else {
         return Ok(None);
     };
-    let Some(item) = app
-        .store
+    let Some(item) = store
         .get(&Directory::Shop(domain.as_str().to_owned()).key())
         .await?
     else {
@@ -83,7 +81,9 @@ pub async fn find_shop(app: &App, domain: &str) -> Result<Option<ShopEntry>, Sto
 /// An HTTPS delivery from Shopify: size, signature, shop, then body, then apply. `family` is the
 /// endpoint's topic group (`None` for `/webhooks`, which takes every topic).
 pub async fn receive(
-    app: &App,
+    store: &dyn Store,
+    now: DateTime<Utc>,
+    app_secret: &AppSecret,
     family: Option<Family>,
     headers: &HeaderMap,
     body: &[u8],
@@ -95,11 +95,11 @@ pub async fn receive(
     // The shop is looked up before the signature is checked (its own secret may sign it), but an
     // unknown shop is reported only after a valid signature: a forger learns nothing.
     let shop = match verify::header(headers, "shop-domain") {
-        Some(d) => find_shop(app, d).await?,
+        Some(d) => find_shop(store, d).await?,
         None => None,
     };
-    let app_secret = app
-        .shopify_secret()
+    let app_secret = app_secret
+        .get()
         .await
         .map_err(IngestError::Secret)?
         .expose_secret()
@@ -114,30 +114,31 @@ pub async fn receive(
         return Err(IngestError::BadSignature);
     }
     let shop = shop.ok_or(IngestError::UnknownShop)?;
-    ingest(app, shop.tenant, family, headers, body).await
+    ingest(store, now, shop.tenant, family, headers, body).await
 }
 
 /// A delivery from a trusted source (Shopify's EventBridge partner source): no HMAC.
 pub async fn receive_trusted(
-    app: &App,
+    store: &dyn Store,
+    now: DateTime<Utc>,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Outcome, IngestError> {
     let domain = verify::header(headers, "shop-domain").ok_or(IngestError::UnknownShop)?;
-    let shop = find_shop(app, domain)
+    let shop = find_shop(store, domain)
         .await?
         .ok_or(IngestError::UnknownShop)?;
-    ingest(app, shop.tenant, None, headers, body).await
+    ingest(store, now, shop.tenant, None, headers, body).await
 }
 
 async fn ingest(
-    app: &App,
+    store: &dyn Store,
+    now: DateTime<Utc>,
     tenant: TenantId,
     family: Option<Family>,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Outcome, IngestError> {
-    let now = app.clock.now();
     let (topic, event_id, change) = match parse_delivery(family, headers, body, now)? {
         Parsed::Change {
             topic,
@@ -152,7 +153,7 @@ async fn ingest(
         }
     };
     let span = tracing::info_span!("apply", %tenant, topic = topic.as_str(), event_id = %event_id);
-    let outcome = apply(app.store.as_ref(), now, tenant, Some(&event_id), &change)
+    let outcome = apply(store, now, tenant, Some(&event_id), &change)
         .instrument(span.clone())
         .await?;
     span.in_scope(|| tracing::info!(result = outcome.as_str(), "webhook"));

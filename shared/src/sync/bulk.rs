@@ -10,7 +10,7 @@ use chrono_tz::Tz;
 use serde_json::{Value, json};
 
 use super::SyncError;
-use crate::App;
+use crate::deps::SyncRunner;
 use crate::domain::TenantId;
 use crate::ingest::{Outcome, apply};
 use crate::shopify::records::{Kind, to_change};
@@ -55,8 +55,8 @@ fn text(i: &Item, k: &str) -> Option<String> {
     i.get(k).and_then(Attr::as_s).map(str::to_owned)
 }
 
-async fn save(app: &App, tenant: TenantId, update: Update) -> Result<(), SyncError> {
-    app.store
+async fn save(deps: &SyncRunner, tenant: TenantId, update: Update) -> Result<(), SyncError> {
+    deps.store
         .write(vec![WriteOp::Update {
             key: TenantItem::SyncState.key(tenant),
             update,
@@ -69,7 +69,7 @@ async fn save(app: &App, tenant: TenantId, update: Update) -> Result<(), SyncErr
 /// Starts (or resumes) the bulk import of `kind`.
 #[allow(clippy::too_many_arguments)]
 pub async fn import(
-    app: &App,
+    deps: &SyncRunner,
     client: &Shopify,
     tenant: TenantId,
     kind: Kind,
@@ -106,7 +106,7 @@ pub async fn import(
         }
     };
     save(
-        app,
+        deps,
         tenant,
         Update::default()
             .set("bulk_id", id.as_str())
@@ -131,7 +131,7 @@ pub async fn import(
             other => {
                 tracing::warn!(%tenant, status = ?other, error = ?node.get("errorCode"), "bulk operation did not complete; reading page by page");
                 save(
-                    app,
+                    deps,
                     tenant,
                     Update::default().remove("bulk_id").remove("bulk_line"),
                 )
@@ -142,7 +142,7 @@ pub async fn import(
         if Instant::now() >= deadline {
             return Ok(Bulk::Requeued);
         }
-        tokio::time::sleep(app.sync.bulk_poll).await;
+        tokio::time::sleep(deps.settings.bulk_poll).await;
     };
 
     let done_lines: u64 = state
@@ -155,7 +155,7 @@ pub async fn import(
         .map(|t| t.with_timezone(&Utc));
     let mut applied = 0u64;
     if let Some(url) = url {
-        let mut res = app.sync.http.get(&url).send().await.map_err(|e| {
+        let mut res = deps.shopify.http.get(&url).send().await.map_err(|e| {
             SyncError::Unreachable(ShopifyError::Unreachable {
                 source: Box::new(e),
             })
@@ -215,12 +215,12 @@ pub async fn import(
                     continue;
                 }
                 if let Some((_, p)) = parent.replace((line_no, v)) {
-                    applied += apply_node(app, tenant, kind, &p, zone, &mut newest).await?;
+                    applied += apply_node(deps, tenant, kind, &p, zone, &mut newest).await?;
                     since_checkpoint += 1;
                     // Resume point: every line before the parent now pending is applied.
                     if since_checkpoint >= CHECKPOINT_EVERY || Instant::now() >= deadline {
                         since_checkpoint = 0;
-                        checkpoint(app, tenant, line_no - 1, newest).await?;
+                        checkpoint(deps, tenant, line_no - 1, newest).await?;
                         progress(kind, line_no - 1);
                         if Instant::now() >= deadline {
                             return Ok(Bulk::Requeued);
@@ -230,12 +230,12 @@ pub async fn import(
             }
         }
         if let Some((_, p)) = parent.take() {
-            applied += apply_node(app, tenant, kind, &p, zone, &mut newest).await?;
+            applied += apply_node(deps, tenant, kind, &p, zone, &mut newest).await?;
         }
         progress(kind, line_no);
     }
     save(
-        app,
+        deps,
         tenant,
         Update::default()
             .remove("bulk_id")
@@ -247,7 +247,7 @@ pub async fn import(
 }
 
 async fn checkpoint(
-    app: &App,
+    deps: &SyncRunner,
     tenant: TenantId,
     lines: u64,
     newest: Option<DateTime<Utc>>,
@@ -257,11 +257,11 @@ async fn checkpoint(
     if let Some(n) = newest {
         u = u.set("bulk_newest", n.to_rfc3339());
     }
-    save(app, tenant, u).await
+    save(deps, tenant, u).await
 }
 
 async fn apply_node(
-    app: &App,
+    deps: &SyncRunner,
     tenant: TenantId,
     kind: Kind,
     node: &Value,
@@ -273,6 +273,6 @@ async fn apply_node(
         return Ok(0);
     };
     *newest = Some(newest.map_or(updated, |n| n.max(updated)));
-    let outcome = apply(app.store.as_ref(), app.clock.now(), tenant, None, &change).await?;
+    let outcome = apply(deps.store.as_ref(), deps.clock.now(), tenant, None, &change).await?;
     Ok(u64::from(outcome == Outcome::Applied))
 }

@@ -4,7 +4,6 @@
 //! the same path as webhooks so both converge on one state.
 
 pub mod bulk;
-pub mod jobs;
 pub mod queue;
 pub mod vault;
 
@@ -15,14 +14,14 @@ use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 use secrecy::SecretString;
 
-use crate::App;
+use crate::deps::{Scheduler, ShopifyApi, SyncRunner};
 use crate::domain::{ShopDomain, TenantId};
 use crate::ingest::apply;
 use crate::shopify::records::{self, Kind};
-use crate::shopify::{Shopify, ShopifyError, shop_info};
+use crate::shopify::{ShopifyError, shop_info};
 use crate::store::keys::{self, TenantItem};
 use crate::store::{
-    Attr, Cmp, Condition, Index, Item, PK, Query, SK, SortRange, StoreError, Update, WriteOp,
+    Attr, Cmp, Condition, Index, Item, PK, Query, SK, SortRange, Store, StoreError, Update, WriteOp,
 };
 pub use queue::{SyncQueue, SyncRequest};
 pub use vault::{TokenVault, VaultError};
@@ -78,37 +77,32 @@ fn text(i: &Item, k: &str) -> Option<String> {
 /// Checks the token against the shop's Admin API, keeps it in the vault and lists the shop for the
 /// scheduler.
 pub async fn connect(
-    app: &App,
+    store: &dyn Store,
+    now: DateTime<Utc>,
+    vault: &dyn TokenVault,
+    shopify: &ShopifyApi,
     tenant: TenantId,
     token: SecretString,
 ) -> Result<Connection, SyncError> {
-    let profile = crate::auth::load_tenant(app, tenant)
+    let profile = crate::auth::load_tenant(store, tenant)
         .await
         .map_err(|_| SyncError::NotConnected)?
         .ok_or(SyncError::NotConnected)?;
     let shop = ShopDomain::parse(&profile.shop_domain).map_err(|_| SyncError::NotConnected)?;
-    let client = Shopify::new(
-        app.sync.http.clone(),
-        app.sync.shopify_base_url.as_deref(),
-        &shop,
-        token.clone(),
-    );
+    let client = shopify.client(&shop, token.clone());
     let info = match shop_info(&client).await {
         Ok(i) => i,
         Err(ShopifyError::Unauthorized { .. }) => return Err(SyncError::Rejected),
         Err(e) => return Err(SyncError::Unreachable(e)),
     };
-    app.sync.vault.put(tenant, &token).await?;
+    vault.put(tenant, &token).await?;
     let key = TenantItem::Connection.key(tenant);
     let mut item = Item::from([
         (PK.to_owned(), Attr::S(key.pk)),
         (SK.to_owned(), Attr::S(key.sk)),
         ("shop_domain".to_owned(), Attr::from(shop.as_str())),
         ("connected".to_owned(), Attr::Bool(true)),
-        (
-            "connected_at".to_owned(),
-            Attr::from(app.clock.now().to_rfc3339()),
-        ),
+        ("connected_at".to_owned(), Attr::from(now.to_rfc3339())),
         (
             "scopes".to_owned(),
             Attr::L(info.scopes.iter().map(|s| Attr::from(s.as_str())).collect()),
@@ -123,7 +117,7 @@ pub async fn connect(
     if let Some(c) = &info.currency {
         item.insert("currency".into(), Attr::from(c.as_str()));
     }
-    app.store
+    store
         .write(vec![WriteOp::Put {
             item,
             condition: None,
@@ -131,8 +125,7 @@ pub async fn connect(
         .await?;
     // A reconnect after `needs_reauth` makes the shop syncable again.
     let state = TenantItem::SyncState.key(tenant);
-    let _ = app
-        .store
+    let _ = store
         .write(vec![WriteOp::Update {
             key: state,
             update: Update::default().set("state", "idle").remove("error"),
@@ -147,14 +140,19 @@ pub async fn connect(
 }
 
 /// Destroys the token and unlists the shop; its data stays.
-pub async fn disconnect(app: &App, tenant: TenantId) -> Result<(), SyncError> {
-    app.sync.vault.delete(tenant).await?;
-    app.store
+pub async fn disconnect(
+    store: &dyn Store,
+    now: DateTime<Utc>,
+    vault: &dyn TokenVault,
+    tenant: TenantId,
+) -> Result<(), SyncError> {
+    vault.delete(tenant).await?;
+    store
         .write(vec![WriteOp::Update {
             key: TenantItem::Connection.key(tenant),
             update: Update::default()
                 .set("connected", false)
-                .set("disconnected_at", app.clock.now().to_rfc3339())
+                .set("disconnected_at", now.to_rfc3339())
                 .remove("gsi2pk")
                 .remove("gsi2sk"),
             condition: None,
@@ -183,9 +181,8 @@ fn count_attr(k: Kind) -> String {
     format!("count_{}", k.as_str())
 }
 
-pub async fn status(app: &App, tenant: TenantId) -> Result<Status, SyncError> {
-    let item = app
-        .store
+pub async fn status(store: &dyn Store, tenant: TenantId) -> Result<Status, SyncError> {
+    let item = store
         .get(&TenantItem::SyncState.key(tenant))
         .await?
         .unwrap_or_default();
@@ -216,8 +213,11 @@ fn new_sync_id() -> String {
 }
 
 /// Claims the shop for a new run: only when no run holds an unexpired lease.
-async fn claim(app: &App, tenant: TenantId) -> Result<String, SyncError> {
-    let now = app.clock.now();
+async fn claim(
+    store: &dyn Store,
+    now: DateTime<Utc>,
+    tenant: TenantId,
+) -> Result<String, SyncError> {
     let sync_id = new_sync_id();
     let update = Update::default()
         .set("state", "running")
@@ -231,8 +231,7 @@ async fn claim(app: &App, tenant: TenantId) -> Result<String, SyncError> {
         Condition::compare("state", Cmp::Ne, "running"),
         Condition::compare("lease_until", Cmp::Lt, now.timestamp()),
     ]);
-    match app
-        .store
+    match store
         .write(vec![WriteOp::Update {
             key: TenantItem::SyncState.key(tenant),
             update,
@@ -246,27 +245,37 @@ async fn claim(app: &App, tenant: TenantId) -> Result<String, SyncError> {
     }
 }
 
-async fn connection(app: &App, tenant: TenantId) -> Result<Option<Item>, SyncError> {
-    let c = app.store.get(&TenantItem::Connection.key(tenant)).await?;
+async fn connection(store: &dyn Store, tenant: TenantId) -> Result<Option<Item>, SyncError> {
+    let c = store.get(&TenantItem::Connection.key(tenant)).await?;
     Ok(c.filter(|c| matches!(c.get("connected"), Some(Attr::Bool(true)))))
 }
 
 /// `POST /sync`: queues a sync of the caller's shop; one at a time per shop.
-pub async fn request(app: &App, tenant: TenantId) -> Result<String, SyncError> {
-    if connection(app, tenant).await?.is_none() {
+pub async fn request(
+    store: &dyn Store,
+    now: DateTime<Utc>,
+    queue: &dyn SyncQueue,
+    tenant: TenantId,
+) -> Result<String, SyncError> {
+    if connection(store, tenant).await?.is_none() {
         return Err(SyncError::NotConnected);
     }
-    let sync_id = claim(app, tenant).await?;
-    if let Err(e) = app
-        .sync
-        .queue
+    let sync_id = claim(store, now, tenant).await?;
+    if let Err(e) = queue
         .enqueue(&[SyncRequest {
             tenant,
             sync_id: sync_id.clone(),
         }])
         .await
     {
-        finish(app, tenant, "failed", Some("could not queue the sync")).await?;
+        finish(
+            store,
+            now,
+            tenant,
+            "failed",
+            Some("could not queue the sync"),
+        )
+        .await?;
         return Err(e.into());
     }
     Ok(sync_id)
@@ -274,20 +283,21 @@ pub async fn request(app: &App, tenant: TenantId) -> Result<String, SyncError> {
 
 /// The scheduler: every connected shop (one Query of the sparse index, never a Scan) that is not
 /// already syncing gets a `SyncRequested`. Returns how many were queued.
-pub async fn schedule(app: &App) -> Result<usize, SyncError> {
+pub async fn schedule(deps: &Scheduler) -> Result<usize, SyncError> {
+    let store = deps.store.as_ref();
     let mut q = Query::partition(Index::Gsi2, keys::CONNECTED_SHOPS, SortRange::All).limit(500);
     let mut requests = Vec::new();
     loop {
-        let page = app.store.query(&q).await?;
+        let page = store.query(&q).await?;
         for item in &page.items {
             let Some(tenant) = text(item, "gsi2sk").and_then(|t| TenantId::parse(&t)) else {
                 continue;
             };
-            let state = app.store.get(&TenantItem::SyncState.key(tenant)).await?;
+            let state = store.get(&TenantItem::SyncState.key(tenant)).await?;
             if state.as_ref().and_then(|s| text(s, "state")).as_deref() == Some("needs_reauth") {
                 continue;
             }
-            match claim(app, tenant).await {
+            match claim(store, deps.clock.now(), tenant).await {
                 Ok(sync_id) => requests.push(SyncRequest { tenant, sync_id }),
                 Err(SyncError::Running) => {}
                 Err(e) => return Err(e),
@@ -298,7 +308,7 @@ pub async fn schedule(app: &App) -> Result<usize, SyncError> {
             None => break,
         }
     }
-    app.sync.queue.enqueue(&requests).await?;
+    deps.queue.enqueue(&requests).await?;
     tracing::info!(queued = requests.len(), "sync scheduled");
     Ok(requests.len())
 }
@@ -306,20 +316,21 @@ pub async fn schedule(app: &App) -> Result<usize, SyncError> {
 /// Ends a run in `state`. The checkpoint stays (a failed or interrupted run's successor resumes
 /// from it); a completed run has already cleared it with its last page.
 async fn finish(
-    app: &App,
+    store: &dyn Store,
+    now: DateTime<Utc>,
     tenant: TenantId,
     state: &str,
     error: Option<&str>,
 ) -> Result<(), StoreError> {
     let mut u = Update::default()
         .set("state", state)
-        .set("last_finished_at", app.clock.now().to_rfc3339())
+        .set("last_finished_at", now.to_rfc3339())
         .remove("lease_until");
     u = match error {
         Some(e) => u.set("error", e),
         None => u.remove("error"),
     };
-    app.store
+    store
         .write(vec![WriteOp::Update {
             key: TenantItem::SyncState.key(tenant),
             update: u,
@@ -347,24 +358,34 @@ pub type Progress<'a> = &'a (dyn Fn(Kind, u64) + Send + Sync);
 /// Runs one shop's sync until done or `deadline` (Lambda's 15 minutes, minus a margin), resuming
 /// from the checkpoint a previous run left.
 pub async fn run(
-    app: &App,
+    deps: &SyncRunner,
     req: &SyncRequest,
     deadline: Instant,
     progress: Progress<'_>,
 ) -> Result<RunOutcome, SyncError> {
+    let store = deps.store.as_ref();
+    let now = || deps.clock.now();
     let tenant = req.tenant;
     let state_key = TenantItem::SyncState.key(tenant);
-    let state = app.store.get(&state_key).await?.unwrap_or_default();
+    let state = store.get(&state_key).await?.unwrap_or_default();
     if text(&state, "sync_id").as_deref() != Some(req.sync_id.as_str()) {
         return Ok(RunOutcome::Skipped);
     }
-    let Some(conn) = connection(app, tenant).await? else {
-        finish(app, tenant, "idle", Some("the shop was disconnected")).await?;
+    let Some(conn) = connection(store, tenant).await? else {
+        finish(
+            store,
+            now(),
+            tenant,
+            "idle",
+            Some("the shop was disconnected"),
+        )
+        .await?;
         return Ok(RunOutcome::Skipped);
     };
-    let Some(token) = app.sync.vault.get(tenant).await? else {
+    let Some(token) = deps.vault.get(tenant).await? else {
         finish(
-            app,
+            store,
+            now(),
             tenant,
             "needs_reauth",
             Some("no access token is stored; connect the shop again"),
@@ -375,12 +396,7 @@ pub async fn run(
     let shop = ShopDomain::parse(&text(&conn, "shop_domain").unwrap_or_default())
         .map_err(|_| SyncError::NotConnected)?;
     let zone = text(&conn, "iana_timezone").and_then(|z| z.parse::<chrono_tz::Tz>().ok());
-    let client = Shopify::new(
-        app.sync.http.clone(),
-        app.sync.shopify_base_url.as_deref(),
-        &shop,
-        token,
-    );
+    let client = deps.shopify.client(&shop, token);
 
     let mut applied = 0u64;
     let mut read = 0u64;
@@ -411,9 +427,13 @@ pub async fn run(
         let bulk_under_way =
             checkpoint_kind.as_deref() == Some(kind.as_str()) && text(&state, "bulk_id").is_some();
         if kind == Kind::Orders
-            && (bulk_under_way || (watermark.is_none() && app.sync.bulk_first_sync))
+            && (bulk_under_way || (watermark.is_none() && deps.settings.bulk_first_sync))
         {
-            match bulk::import(app, &client, tenant, kind, &state, deadline, zone, progress).await {
+            match bulk::import(
+                deps, &client, tenant, kind, &state, deadline, zone, progress,
+            )
+            .await
+            {
                 Ok(bulk::Bulk::Done { applied: n, newest }) => {
                     applied += n;
                     let mut u = Update::default()
@@ -423,7 +443,7 @@ pub async fn run(
                     if let Some(w) = newest {
                         u = u.set(&wm_attr(kind), w.to_rfc3339());
                     }
-                    app.store
+                    store
                         .write(vec![WriteOp::Update {
                             key: state_key.clone(),
                             update: u,
@@ -433,13 +453,13 @@ pub async fn run(
                     continue;
                 }
                 Ok(bulk::Bulk::Requeued) => {
-                    app.sync.queue.enqueue(std::slice::from_ref(req)).await?;
+                    deps.queue.enqueue(std::slice::from_ref(req)).await?;
                     return Ok(RunOutcome::Requeued);
                 }
-                Ok(bulk::Bulk::NeedsReauth) => return token_refused(app, tenant).await,
+                Ok(bulk::Bulk::NeedsReauth) => return token_refused(store, now(), tenant).await,
                 Ok(bulk::Bulk::Fallback) => {}
                 Err(e) => {
-                    finish(app, tenant, "failed", Some(&e.to_string())).await?;
+                    finish(store, now(), tenant, "failed", Some(&e.to_string())).await?;
                     return Err(e);
                 }
             }
@@ -447,21 +467,23 @@ pub async fn run(
         let mut cursor = resume_cursor.take();
         loop {
             if Instant::now() >= deadline {
-                app.sync.queue.enqueue(std::slice::from_ref(req)).await?;
+                deps.queue.enqueue(std::slice::from_ref(req)).await?;
                 tracing::info!(%tenant, kind = kind.as_str(), "sync out of time; requeued from its checkpoint");
                 return Ok(RunOutcome::Requeued);
             }
             let page = match records::page(&client, kind, since, cursor.as_deref(), zone).await {
                 Ok(p) => p,
-                Err(ShopifyError::Unauthorized { .. }) => return token_refused(app, tenant).await,
+                Err(ShopifyError::Unauthorized { .. }) => {
+                    return token_refused(store, now(), tenant).await;
+                }
                 Err(e) => {
-                    finish(app, tenant, "failed", Some(&format!("{e}"))).await?;
+                    finish(store, now(), tenant, "failed", Some(&format!("{e}"))).await?;
                     return Err(SyncError::Unreachable(e));
                 }
             };
             let mut kind_applied = 0u64;
             for (change, updated) in &page.changes {
-                if apply(app.store.as_ref(), app.clock.now(), tenant, None, change).await?
+                if apply(store, now(), tenant, None, change).await?
                     == crate::ingest::Outcome::Applied
                 {
                     kind_applied += 1;
@@ -488,7 +510,7 @@ pub async fn run(
                 }
                 u = u.remove(&format!("run_max_{}", kind.as_str()));
             }
-            app.store
+            store
                 .write(vec![WriteOp::Update {
                     key: state_key.clone(),
                     update: u,
@@ -503,24 +525,31 @@ pub async fn run(
             }
         }
     }
-    finish(app, tenant, "idle", None).await?;
+    finish(store, now(), tenant, "idle", None).await?;
     tracing::info!(%tenant, applied, read, "sync done");
     Ok(RunOutcome::Done { applied })
 }
 
 /// Shopify refused the token: the connection needs re-authorization, and the run stops.
-async fn token_refused(app: &App, tenant: TenantId) -> Result<RunOutcome, SyncError> {
+async fn token_refused(
+    store: &dyn Store,
+    now: DateTime<Utc>,
+    tenant: TenantId,
+) -> Result<RunOutcome, SyncError> {
     let why = "Shopify refused the access token; connect the shop again";
-    finish(app, tenant, "needs_reauth", Some(why)).await?;
+    finish(store, now, tenant, "needs_reauth", Some(why)).await?;
     tracing::warn!(%tenant, "sync: token refused, needs re-authorization");
     Ok(RunOutcome::NeedsReauth)
 }
 
 /// `insights serve`'s worker: runs queued syncs one after another.
-pub async fn local_worker(app: App, mut rx: tokio::sync::mpsc::UnboundedReceiver<SyncRequest>) {
+pub async fn local_worker(
+    deps: SyncRunner,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<SyncRequest>,
+) {
     while let Some(req) = rx.recv().await {
         let deadline = Instant::now() + std::time::Duration::from_secs(14 * 60);
-        if let Err(e) = run(&app, &req, deadline, &|_, _| {}).await {
+        if let Err(e) = run(&deps, &req, deadline, &|_, _| {}).await {
             tracing::warn!(tenant = %req.tenant, error = %e, "local sync failed");
         }
     }

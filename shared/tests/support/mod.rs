@@ -101,7 +101,7 @@ impl TestApp {
             SecretNames::local(),
             clock.clone(),
         );
-        let router = shared::http::local_router(app.clone());
+        let router = shared::routes::local_router(app.clone());
         TestApp {
             app,
             clock,
@@ -119,7 +119,7 @@ impl TestApp {
     /// The same test app with these sync dependencies (the router is rebuilt over them).
     pub fn with_sync(mut self, deps: shared::sync::SyncDeps) -> TestApp {
         self.app = self.app.clone().with_sync(deps);
-        self.router = shared::http::local_router(self.app.clone());
+        self.router = shared::routes::local_router(self.app.clone());
         self
     }
 

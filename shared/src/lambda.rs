@@ -1,0 +1,150 @@
+//! The Lambda edge: runs one route ([`serve`]) or one job ([`run_job`]) under the Lambda runtime,
+//! and the job adapters that turn EventBridge events into use-case calls. Each function's
+//! `main.rs` is one call to [`serve`] or [`run_job`] with its declaration from [`crate::routes`].
+
+use std::time::{Duration, Instant, SystemTime};
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use serde_json::{Value, json};
+
+use crate::config::Config;
+use crate::deps::{Deps, Env, Scheduler, StoreClock, SyncRunner};
+use crate::ingest::{self, IngestError};
+use crate::routes::{Job, Route, router_of};
+use crate::sync::{self, RunOutcome, SyncError, SyncRequest};
+
+/// Runs route `R` as an HTTP Lambda (API Gateway HTTP API, payload 2.0): builds `R`'s bundle
+/// from the environment, once, and serves only `R`.
+pub async fn serve<R: Route>() -> Result<(), lambda_http::Error> {
+    crate::telemetry::init();
+    let env = Env::new(Config::from_env());
+    let deps = R::Deps::build(&env).await?;
+    lambda_http::run(router_of::<R>(deps)).await
+}
+
+/// Runs job `J` as an event-driven Lambda: builds `J`'s bundle once, then one call per event.
+pub async fn run_job<J: Job>() -> Result<(), lambda_runtime::Error> {
+    crate::telemetry::init();
+    let env = Env::new(Config::from_env());
+    let deps = J::Deps::build(&env).await?;
+    let deps = &deps;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let remaining = event
+            .context
+            .deadline()
+            .duration_since(SystemTime::now())
+            .unwrap_or_default();
+        J::run(deps, event.payload, remaining).await
+    }))
+    .await
+}
+
+/// A sync job failure Lambda should retry; details are logged once here, not returned.
+#[derive(Debug, thiserror::Error)]
+#[error("sync job failed")]
+pub struct JobError(#[source] pub SyncError);
+
+impl From<JobError> for Diagnostic {
+    fn from(e: JobError) -> Diagnostic {
+        tracing::error!(error = %e.0, source = ?std::error::Error::source(&e.0), "sync job failed");
+        Diagnostic {
+            error_type: "SyncFailed".into(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// `sync-scheduler`: queue a sync for every connected shop.
+pub async fn sync_scheduler(deps: &Scheduler) -> Result<Value, JobError> {
+    let queued = sync::schedule(deps).await.map_err(JobError)?;
+    Ok(json!({"queued": queued}))
+}
+
+/// Margin left before Lambda's deadline to checkpoint and requeue.
+const MARGIN: Duration = Duration::from_secs(60);
+
+/// `sync-shop`: run the sync an event asks for, until done or `remaining` (minus a margin) is
+/// spent, in which case it requeues itself from its checkpoint.
+pub async fn sync_shop(
+    deps: &SyncRunner,
+    event: &Value,
+    remaining: Duration,
+) -> Result<Value, JobError> {
+    let detail = event.get("detail").cloned().unwrap_or(Value::Null);
+    let Ok(req) = serde_json::from_value::<SyncRequest>(detail) else {
+        tracing::warn!("ignored: not a SyncRequested event");
+        return Ok(json!({"result": "ignored"}));
+    };
+    let deadline = Instant::now() + remaining.saturating_sub(MARGIN);
+    let outcome = sync::run(deps, &req, deadline, &|_, _| {})
+        .await
+        .map_err(JobError)?;
+    Ok(match outcome {
+        RunOutcome::Done { applied } => json!({"result": "done", "applied": applied}),
+        RunOutcome::Requeued => json!({"result": "requeued"}),
+        RunOutcome::NeedsReauth => json!({"result": "needs_reauth"}),
+        RunOutcome::Skipped => json!({"result": "skipped"}),
+    })
+}
+
+/// Why an EventBridge event could not be applied *and should be retried* (the store failed).
+/// Events that can never apply (unknown shop, bad payload) are logged and acknowledged instead:
+/// retrying them would only fill the dead-letter queue.
+#[derive(Debug, thiserror::Error)]
+#[error("could not apply the event; it will be retried")]
+pub struct Retry(#[source] pub IngestError);
+
+/// The Lambda error for a retry: the whole chain is logged once here; the runtime reports only
+/// the type and a sentence (no internals).
+impl From<Retry> for Diagnostic {
+    fn from(e: Retry) -> Diagnostic {
+        tracing::error!(error = %e.0, source = ?std::error::Error::source(&e.0), "EventBridge delivery failed");
+        Diagnostic {
+            error_type: "Retry".into(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// `webhooks-eventbridge`: Shopify's Amazon EventBridge delivery path, the same ingestion without
+/// HMAC (EventBridge is the trust boundary). Event: `{"detail-type": "shopifyWebhook", "detail":
+/// {"metadata": {headers}, "payload": {body}}}`; the answer is `{"result": ...}` for the logs.
+pub async fn webhooks_eventbridge(deps: &StoreClock, event: &Value) -> Result<Value, Retry> {
+    let detail_type = event.get("detail-type").and_then(Value::as_str);
+    if detail_type != Some("shopifyWebhook") {
+        tracing::warn!(?detail_type, "ignored: not a Shopify webhook event");
+        return Ok(json!({"result": "ignored"}));
+    }
+    let detail = event.get("detail").cloned().unwrap_or(Value::Null);
+    let mut headers = HeaderMap::new();
+    if let Some(meta) = detail.get("metadata").and_then(Value::as_object) {
+        for (k, v) in meta {
+            if let (Ok(name), Some(Ok(value))) = (
+                HeaderName::from_bytes(k.as_bytes()),
+                v.as_str().map(HeaderValue::from_str),
+            ) {
+                headers.insert(name, value);
+            }
+        }
+    }
+    let Some(payload) = detail.get("payload") else {
+        tracing::warn!("rejected: event without detail.payload");
+        return Ok(json!({"result": "rejected", "error": "missing_payload"}));
+    };
+    let body = serde_json::to_vec(payload).unwrap_or_default();
+    let now = deps.clock.now();
+    match ingest::receive_trusted(deps.store.as_ref(), now, &headers, &body).await {
+        Ok(outcome) => Ok(json!({"result": outcome.as_str()})),
+        Err(e @ (IngestError::Store(_) | IngestError::Secret(_))) => Err(Retry(e)),
+        Err(e) => {
+            let code = match &e {
+                IngestError::UnknownShop => "unknown_shop",
+                IngestError::BadRequest { code, .. } => code,
+                _ => "rejected",
+            };
+            tracing::warn!(error = %e, code, "rejected EventBridge webhook event");
+            Ok(json!({"result": "rejected", "error": code}))
+        }
+    }
+}
