@@ -8,6 +8,7 @@ pub mod codec;
 pub mod conformance;
 pub mod dynamo;
 pub mod embedded;
+pub mod items;
 pub mod keys;
 
 use std::collections::BTreeMap;
