@@ -13,7 +13,7 @@ use crate::domain::{Customer, Money, Order, Product, ShopifyId};
 use crate::ingest::Change;
 
 /// A resource kind the sync reads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
     Customers,
     Orders,

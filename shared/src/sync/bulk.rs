@@ -10,13 +10,13 @@ use chrono_tz::Tz;
 use serde_json::{Value, json};
 
 use super::SyncError;
+use super::state::SyncState;
 use crate::deps::SyncRunner;
 use crate::domain::TenantId;
 use crate::ingest::{Outcome, apply};
 use crate::shopify::records::{Kind, to_change};
 use crate::shopify::{Shopify, ShopifyError};
-use crate::store::keys::TenantItem;
-use crate::store::{Attr, Item, Update, WriteOp};
+use crate::store::items::sync::StateWrite;
 
 const RUN: &str = "mutation Run($query: String!) { bulkOperationRunQuery(query: $query) { bulkOperation { id status } userErrors { field message } } }";
 const POLL: &str = "query Poll($id: ID!) { node(id: $id) { ... on BulkOperation { id status errorCode objectCount url partialDataUrl } } }";
@@ -51,18 +51,8 @@ pub enum Bulk {
     Fallback,
 }
 
-fn text(i: &Item, k: &str) -> Option<String> {
-    i.get(k).and_then(Attr::as_s).map(str::to_owned)
-}
-
-async fn save(deps: &SyncRunner, tenant: TenantId, update: Update) -> Result<(), SyncError> {
-    deps.store
-        .write(vec![WriteOp::Update {
-            key: TenantItem::SyncState.key(tenant),
-            update,
-            condition: None,
-        }])
-        .await?;
+async fn save(deps: &SyncRunner, tenant: TenantId, write: StateWrite) -> Result<(), SyncError> {
+    SyncState::progress(deps.store.as_ref(), tenant, write).await?;
     Ok(())
 }
 
@@ -73,7 +63,7 @@ pub async fn import(
     client: &Shopify,
     tenant: TenantId,
     kind: Kind,
-    state: &Item,
+    state: &SyncState,
     deadline: Instant,
     zone: Option<Tz>,
     progress: super::Progress<'_>,
@@ -83,8 +73,8 @@ pub async fn import(
         e => Some(SyncError::Unreachable(e)),
     };
     // The operation this shop's import is on, or a new one.
-    let id = match text(state, "bulk_id") {
-        Some(id) => id,
+    let id = match &state.record().bulk_id {
+        Some(id) => id.clone(),
         None => {
             let data = match client.query(RUN, json!({"query": bulk_query(kind)})).await {
                 Ok(d) => d,
@@ -108,10 +98,10 @@ pub async fn import(
     save(
         deps,
         tenant,
-        Update::default()
-            .set("bulk_id", id.as_str())
-            .set("checkpoint_kind", kind.as_str())
-            .remove("checkpoint_cursor"),
+        StateWrite::BulkStarted {
+            kind,
+            id: id.clone(),
+        },
     )
     .await?;
 
@@ -130,12 +120,7 @@ pub async fn import(
             Some("CREATED" | "RUNNING") => {}
             other => {
                 tracing::warn!(%tenant, status = ?other, error = ?node.get("errorCode"), "bulk operation did not complete; reading page by page");
-                save(
-                    deps,
-                    tenant,
-                    Update::default().remove("bulk_id").remove("bulk_line"),
-                )
-                .await?;
+                save(deps, tenant, StateWrite::BulkAbandoned).await?;
                 return Ok(Bulk::Fallback);
             }
         }
@@ -145,14 +130,8 @@ pub async fn import(
         tokio::time::sleep(deps.settings.bulk_poll).await;
     };
 
-    let done_lines: u64 = state
-        .get("bulk_line")
-        .and_then(Attr::as_n)
-        .and_then(|n| u64::try_from(n).ok())
-        .unwrap_or(0);
-    let mut newest = text(state, "bulk_newest")
-        .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
-        .map(|t| t.with_timezone(&Utc));
+    let done_lines: u64 = state.record().bulk_line;
+    let mut newest = state.record().bulk_newest;
     let mut applied = 0u64;
     if let Some(url) = url {
         let mut res = deps.shopify.http.get(&url).send().await.map_err(|e| {
@@ -234,15 +213,7 @@ pub async fn import(
         }
         progress(kind, line_no);
     }
-    save(
-        deps,
-        tenant,
-        Update::default()
-            .remove("bulk_id")
-            .remove("bulk_line")
-            .remove("bulk_newest"),
-    )
-    .await?;
+    save(deps, tenant, StateWrite::BulkApplied).await?;
     Ok(Bulk::Done { applied, newest })
 }
 
@@ -252,12 +223,8 @@ async fn checkpoint(
     lines: u64,
     newest: Option<DateTime<Utc>>,
 ) -> Result<(), SyncError> {
-    let mut u = Update::default().set("bulk_line", Attr::N(lines.into()));
     // The checkpoint moves only forward: lines before it are applied.
-    if let Some(n) = newest {
-        u = u.set("bulk_newest", n.to_rfc3339());
-    }
-    save(deps, tenant, u).await
+    save(deps, tenant, StateWrite::BulkLines { lines, newest }).await
 }
 
 async fn apply_node(

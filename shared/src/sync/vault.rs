@@ -11,8 +11,9 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
 use crate::domain::TenantId;
+use crate::store::items::sync::SealedToken;
 use crate::store::keys::TenantItem;
-use crate::store::{Attr, Item, PK, SK, Store, StoreError, WriteOp};
+use crate::store::{Store, StoreError, WriteOp};
 
 /// Why the vault failed. Never carries the token.
 #[derive(Debug, thiserror::Error)]
@@ -208,19 +209,11 @@ impl TokenVault for LocalVault {
                 },
             )
             .map_err(|_| VaultError::Undecryptable)?;
-        let key = TenantItem::ShopifyToken.key(tenant);
-        let item = Item::from([
-            (PK.to_owned(), Attr::S(key.pk)),
-            (SK.to_owned(), Attr::S(key.sk)),
-            ("nonce".to_owned(), Attr::B(nonce.to_vec())),
-            ("ciphertext".to_owned(), Attr::B(sealed)),
-        ]);
-        self.store
-            .write(vec![WriteOp::Put {
-                item,
-                condition: None,
-            }])
-            .await?;
+        let token = SealedToken {
+            nonce: nonce.to_vec(),
+            ciphertext: sealed,
+        };
+        self.store.write(vec![token.put(tenant)]).await?;
         Ok(())
     }
 
@@ -232,19 +225,16 @@ impl TokenVault for LocalVault {
         else {
             return Ok(None);
         };
-        let (Some(Attr::B(nonce)), Some(Attr::B(sealed))) =
-            (item.get("nonce"), item.get("ciphertext"))
-        else {
-            return Err(VaultError::Undecryptable);
-        };
-        let nonce = Nonce::try_from(nonce.as_slice()).map_err(|_| VaultError::Undecryptable)?;
+        let sealed = SealedToken::from_item(&item).ok_or(VaultError::Undecryptable)?;
+        let nonce =
+            Nonce::try_from(sealed.nonce.as_slice()).map_err(|_| VaultError::Undecryptable)?;
         let aad = tenant.to_string();
         let plain = self
             .cipher
             .decrypt(
                 &nonce,
                 Payload {
-                    msg: sealed,
+                    msg: &sealed.ciphertext,
                     aad: aad.as_bytes(),
                 },
             )
@@ -269,6 +259,7 @@ impl TokenVault for LocalVault {
 mod tests {
     use super::*;
     use crate::store::embedded::EmbeddedStore;
+    use crate::store::{Attr, PK, SK};
 
     #[tokio::test]
     async fn a_local_token_is_stored_encrypted_and_only_its_tenant_can_read_it() {

@@ -1,0 +1,196 @@
+//! One shop's sync run: resume from the checkpoint, read each kind incrementally (or import orders
+//! in bulk on a first sync), apply every record through the webhook path, checkpoint after every
+//! page, and end in a state of [`super::state`]'s machine.
+
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+
+use super::state::{End, SyncState, since};
+use super::{OVERLAP_MINUTES, SyncError, SyncRequest, bulk, connection};
+use crate::deps::SyncRunner;
+use crate::domain::{ShopDomain, TenantId};
+use crate::ingest::{Outcome, apply};
+use crate::shopify::ShopifyError;
+use crate::shopify::records::{self, Kind};
+use crate::store::Store;
+use crate::store::items::sync::StateWrite;
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// Every resource read to its end; watermarks advanced.
+    Done { applied: u64 },
+    /// Out of time: the checkpoint is saved and the request was queued again.
+    Requeued,
+    /// The token was refused: the connection needs re-authorization.
+    NeedsReauth,
+    /// Another run of this shop holds the claim, or the shop is no longer connected.
+    Skipped,
+}
+
+/// Progress callback: kind, records read so far in this run.
+pub type Progress<'a> = &'a (dyn Fn(Kind, u64) + Send + Sync);
+
+/// Runs one shop's sync until done or `deadline` (Lambda's 15 minutes, minus a margin), resuming
+/// from the checkpoint a previous run left.
+pub async fn run(
+    deps: &SyncRunner,
+    req: &SyncRequest,
+    deadline: Instant,
+    progress: Progress<'_>,
+) -> Result<RunOutcome, SyncError> {
+    let store = deps.store.as_ref();
+    let now = || deps.clock.now();
+    let tenant = req.tenant;
+    let state = SyncState::load(store, tenant).await?;
+    if state.sync_id() != Some(req.sync_id.as_str()) {
+        return Ok(RunOutcome::Skipped);
+    }
+    let Some(conn) = connection::connected(store, tenant).await? else {
+        let why = "the shop was disconnected".to_owned();
+        SyncState::finish(store, now(), tenant, End::Idle(Some(why))).await?;
+        return Ok(RunOutcome::Skipped);
+    };
+    let Some(token) = deps.vault.get(tenant).await? else {
+        let why = "no access token is stored; connect the shop again".to_owned();
+        SyncState::finish(store, now(), tenant, End::NeedsReauth(why)).await?;
+        return Ok(RunOutcome::NeedsReauth);
+    };
+    let shop = ShopDomain::parse(&conn.shop_domain).map_err(|_| SyncError::NotConnected)?;
+    let zone = conn
+        .iana_timezone
+        .as_deref()
+        .and_then(|z| z.parse::<chrono_tz::Tz>().ok());
+    let client = deps.shopify.client(&shop, token);
+
+    let mut applied = 0u64;
+    let mut read = 0u64;
+    let checkpoint_kind = state.checkpoint_kind().map(str::to_owned);
+    let mut started = checkpoint_kind.is_none();
+    for kind in Kind::ALL {
+        // Resume at the kind the last run stopped in; kinds before it are done.
+        if !started {
+            if checkpoint_kind.as_deref() != Some(kind.as_str()) {
+                continue;
+            }
+            started = true;
+        }
+        let watermark = state.watermark(kind);
+        let since = since(watermark, OVERLAP_MINUTES);
+        // The run's own high-water mark carries across resumptions in the state item.
+        let (resume_cursor, mut newest) = state.resume(kind);
+        // A first import of orders (or one already under way) goes through a bulk operation.
+        if kind == Kind::Orders
+            && (state.bulk_under_way(kind)
+                || (watermark.is_none() && deps.settings.bulk_first_sync))
+        {
+            match bulk::import(
+                deps, &client, tenant, kind, &state, deadline, zone, progress,
+            )
+            .await
+            {
+                Ok(bulk::Bulk::Done { applied: n, newest }) => {
+                    applied += n;
+                    let write = StateWrite::KindImported {
+                        kind,
+                        applied: n,
+                        watermark: newest,
+                    };
+                    SyncState::progress(store, tenant, write).await?;
+                    continue;
+                }
+                Ok(bulk::Bulk::Requeued) => {
+                    deps.queue.enqueue(std::slice::from_ref(req)).await?;
+                    return Ok(RunOutcome::Requeued);
+                }
+                Ok(bulk::Bulk::NeedsReauth) => return token_refused(store, now(), tenant).await,
+                Ok(bulk::Bulk::Fallback) => {}
+                Err(e) => {
+                    SyncState::finish(store, now(), tenant, End::Failed(e.to_string())).await?;
+                    return Err(e);
+                }
+            }
+        }
+        let mut cursor = resume_cursor;
+        loop {
+            if Instant::now() >= deadline {
+                deps.queue.enqueue(std::slice::from_ref(req)).await?;
+                tracing::info!(%tenant, kind = kind.as_str(), "sync out of time; requeued from its checkpoint");
+                return Ok(RunOutcome::Requeued);
+            }
+            let page = match records::page(&client, kind, since, cursor.as_deref(), zone).await {
+                Ok(p) => p,
+                Err(ShopifyError::Unauthorized { .. }) => {
+                    return token_refused(store, now(), tenant).await;
+                }
+                Err(e) => {
+                    SyncState::finish(store, now(), tenant, End::Failed(format!("{e}"))).await?;
+                    return Err(SyncError::Unreachable(e));
+                }
+            };
+            let mut kind_applied = 0u64;
+            for (change, updated) in &page.changes {
+                if apply(store, now(), tenant, None, change).await? == Outcome::Applied {
+                    kind_applied += 1;
+                }
+                newest = Some(newest.map_or(*updated, |n| n.max(*updated)));
+            }
+            applied += kind_applied;
+            read += page.changes.len() as u64;
+            // Checkpoint after every page: where to resume, and counts so far. Only after the
+            // last page does the watermark move.
+            let write = StateWrite::Page {
+                kind,
+                applied: kind_applied,
+                next: page.next.clone(),
+                run_max: newest,
+                watermark: page
+                    .next
+                    .is_none()
+                    .then_some(newest)
+                    .flatten()
+                    .filter(|n| newer(*n, watermark)),
+            };
+            SyncState::progress(store, tenant, write).await?;
+            // After the checkpoint: what the callback reports is never lost by an interruption.
+            progress(kind, read);
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+    }
+    SyncState::finish(store, now(), tenant, End::Idle(None)).await?;
+    tracing::info!(%tenant, applied, read, "sync done");
+    Ok(RunOutcome::Done { applied })
+}
+
+fn newer(n: DateTime<Utc>, watermark: Option<DateTime<Utc>>) -> bool {
+    watermark.is_none_or(|w| n > w)
+}
+
+/// Shopify refused the token: the connection needs re-authorization, and the run stops.
+async fn token_refused(
+    store: &dyn Store,
+    now: DateTime<Utc>,
+    tenant: TenantId,
+) -> Result<RunOutcome, SyncError> {
+    let why = "Shopify refused the access token; connect the shop again".to_owned();
+    SyncState::finish(store, now, tenant, End::NeedsReauth(why)).await?;
+    tracing::warn!(%tenant, "sync: token refused, needs re-authorization");
+    Ok(RunOutcome::NeedsReauth)
+}
+
+/// `insights serve`'s worker: runs queued syncs one after another.
+pub async fn local_worker(
+    deps: SyncRunner,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<SyncRequest>,
+) {
+    while let Some(req) = rx.recv().await {
+        let deadline = Instant::now() + std::time::Duration::from_secs(14 * 60);
+        if let Err(e) = run(&deps, &req, deadline, &|_, _| {}).await {
+            tracing::warn!(tenant = %req.tenant, error = %e, "local sync failed");
+        }
+    }
+}
