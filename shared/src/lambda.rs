@@ -45,13 +45,21 @@ pub async fn run_job<J: Job>() -> Result<(), lambda_runtime::Error> {
 #[error("sync job failed")]
 pub struct JobError(#[source] pub SyncError);
 
+/// The Lambda error for a job failure: the whole chain is logged once here; the runtime reports
+/// only the type and a sentence (no internals).
+fn diagnostic(error_type: &str, e: &dyn std::error::Error) -> Diagnostic {
+    let cause = e.source();
+    let error = cause.map_or_else(String::new, ToString::to_string);
+    tracing::error!(error_type, %error, source = ?cause.and_then(|c| c.source()), "job failed");
+    Diagnostic {
+        error_type: error_type.to_owned(),
+        error_message: e.to_string(),
+    }
+}
+
 impl From<JobError> for Diagnostic {
     fn from(e: JobError) -> Diagnostic {
-        tracing::error!(error = %e.0, source = ?std::error::Error::source(&e.0), "sync job failed");
-        Diagnostic {
-            error_type: "SyncFailed".into(),
-            error_message: e.to_string(),
-        }
+        diagnostic("SyncFailed", &e)
     }
 }
 
@@ -95,15 +103,9 @@ pub async fn sync_shop(
 #[error("could not apply the event; it will be retried")]
 pub struct Retry(#[source] pub IngestError);
 
-/// The Lambda error for a retry: the whole chain is logged once here; the runtime reports only
-/// the type and a sentence (no internals).
 impl From<Retry> for Diagnostic {
     fn from(e: Retry) -> Diagnostic {
-        tracing::error!(error = %e.0, source = ?std::error::Error::source(&e.0), "EventBridge delivery failed");
-        Diagnostic {
-            error_type: "Retry".into(),
-            error_message: e.to_string(),
-        }
+        diagnostic("Retry", &e)
     }
 }
 
