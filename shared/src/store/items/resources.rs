@@ -323,6 +323,11 @@ impl CustomerRecord {
         }
     }
 
+    /// How many counted orders, as a whole number (0 if the stored count went negative).
+    pub fn order_count(&self) -> u64 {
+        u64::try_from(self.orders.max(Decimal::ZERO)).unwrap_or(0)
+    }
+
     /// A ranked customer as the spend index returns it (its id read from the item).
     pub fn from_ranked_item(item: &Item) -> Option<CustomerRecord> {
         let id = ShopifyId::parse(&text(item, ID)?)?;
