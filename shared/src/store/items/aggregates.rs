@@ -187,7 +187,7 @@ mod tests {
                     prop_assert_eq!(Totals::from_item(Some(&item)), Totals {
                         orders: orders.into(),
                         paid_orders: paid.into(),
-                        revenue: if revenue.is_zero() { Decimal::ZERO } else { revenue },
+                        revenue,
                         customers: customers.into(),
                         products: products.into(),
                         currency,
