@@ -1,15 +1,34 @@
 //! The merchant's numbers, read from what ingestion maintains: the totals item (O(1)), the day
 //! rollups (O(days)), the order listing index and the spend-ranked customer index (O(limit)).
-//! Never a scan of orders.
+//! Never a scan of orders. Page cursors are sealed here, bound to the tenant and range they were
+//! issued for.
+
+pub mod query;
 
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
-use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
 
+use crate::auth::token::TokenKeys;
 use crate::domain::{Customer, Money, TenantId};
+use crate::store::items::aggregates::{DayRollup, Totals};
+use crate::store::items::resources::{CustomerRecord, OrderRecord};
 use crate::store::keys::{self, TenantItem};
-use crate::store::{Attr, Cursor, Index, Item, Query, SortRange, Store, StoreError};
+use crate::store::{Cursor, Index, Query, SortRange, Store, StoreError};
+pub use query::{DEFAULT_RANGE_DAYS, MAX_RANGE_DAYS, OrdersByDateQuery, TopCustomersQuery};
+
+/// Why the dashboard could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum DashboardError {
+    /// The page cursor was not issued for this tenant and range, or was altered.
+    #[error("the cursor is not valid for this query")]
+    InvalidCursor,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("internal failure: {0}")]
+    Internal(&'static str),
+}
 
 /// The dashboard's headline numbers.
 #[derive(Clone, Debug, PartialEq)]
@@ -22,38 +41,18 @@ pub struct Metrics {
     pub currency: Option<String>,
 }
 
-fn count(item: Option<&Item>, attr: &str) -> u64 {
-    item.and_then(|i| i.get(attr))
-        .and_then(Attr::as_n)
-        .and_then(|n| u64::try_from(n.max(Decimal::ZERO)).ok())
-        .unwrap_or(0)
-}
-
-fn amount(item: &Item, attr: &str) -> Decimal {
-    item.get(attr).and_then(Attr::as_n).unwrap_or_default()
-}
-
-fn text(item: &Item, attr: &str) -> Option<String> {
-    item.get(attr).and_then(Attr::as_s).map(str::to_owned)
-}
-
 /// One read of the totals item.
 pub async fn metrics(store: &dyn Store, tenant: TenantId) -> Result<Metrics, StoreError> {
-    let totals = store.get(&TenantItem::Totals.key(tenant)).await?;
-    let revenue = Money::new(
-        totals
-            .as_ref()
-            .map(|t| amount(t, "revenue"))
-            .unwrap_or_default(),
-    );
-    let paid = count(totals.as_ref(), "paid_orders");
+    let item = store.get(&TenantItem::Totals.key(tenant)).await?;
+    let totals = Totals::from_item(item.as_ref());
+    let revenue = Money::new(totals.revenue);
     Ok(Metrics {
-        customers: count(totals.as_ref(), "customers"),
-        orders: count(totals.as_ref(), "orders"),
-        products: count(totals.as_ref(), "products"),
+        customers: totals.customers,
+        orders: totals.orders,
+        products: totals.products,
         revenue,
-        average_order_value: revenue.average_over(paid),
-        currency: totals.as_ref().and_then(|t| text(t, "currency")),
+        average_order_value: revenue.average_over(totals.paid_orders),
+        currency: totals.currency,
     })
 }
 
@@ -81,20 +80,13 @@ pub async fn days(
     .limit(400);
     loop {
         let page = store.query(&q).await?;
-        for item in &page.items {
-            let Some(TenantItem::Day(date)) = item
-                .get("sk")
-                .and_then(Attr::as_s)
-                .and_then(TenantItem::parse)
-            else {
-                continue;
-            };
+        for day in page.items.iter().filter_map(DayRollup::from_item) {
             found.insert(
-                date,
+                day.date,
                 Day {
-                    date,
-                    orders: count(Some(item), "orders"),
-                    revenue: Money::new(amount(item, "revenue")),
+                    date: day.date,
+                    orders: day.orders,
+                    revenue: Money::new(day.revenue),
                 },
             );
         }
@@ -150,20 +142,90 @@ pub async fn orders(
     let orders = page
         .items
         .iter()
-        .map(|i| ListedOrder {
-            id: text(i, "id").unwrap_or_default(),
-            name: text(i, "name").unwrap_or_default(),
-            created_at: text(i, "created_at").unwrap_or_default(),
-            total_price: text(i, "total")
-                .and_then(|t| Money::parse(&t))
-                .unwrap_or_default(),
-            currency: text(i, "currency"),
-            financial_status: text(i, "financial_status"),
-            cancelled: matches!(i.get("cancelled"), Some(Attr::Bool(true))),
-            customer_id: text(i, "customer_id"),
+        .filter_map(OrderRecord::from_item)
+        .map(|o| ListedOrder {
+            id: o.id.to_string(),
+            name: o.name,
+            created_at: o.created_at.to_rfc3339(),
+            total_price: o.total,
+            currency: o.currency,
+            financial_status: o.financial_status,
+            cancelled: o.cancelled,
+            customer_id: o.customer_id.map(|c| c.to_string()),
         })
         .collect();
     Ok((orders, page.next))
+}
+
+/// What `orders-by-date` answers: the zero-filled days of the range and one page of its orders.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OrdersPage {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub days: Vec<Day>,
+    pub orders: Vec<ListedOrder>,
+    /// Sealed; present exactly when more orders follow.
+    pub next_cursor: Option<String>,
+}
+
+/// What a page cursor is bound to: the tenant and the range it was issued for.
+#[derive(Serialize, Deserialize)]
+struct PageCursor {
+    t: u64,
+    f: NaiveDate,
+    to: NaiveDate,
+    c: String,
+}
+
+/// The days of the requested range and the page of orders after the request's cursor. The cursor
+/// must be one this service sealed for the same tenant and range.
+pub async fn orders_page(
+    store: &dyn Store,
+    keys: &TokenKeys,
+    tenant: TenantId,
+    request: &OrdersByDateQuery,
+) -> Result<OrdersPage, DashboardError> {
+    let (from, to) = (request.from, request.to);
+    let cursor = match &request.cursor {
+        None => None,
+        Some(text) => {
+            let payload = keys.open(text).ok_or(DashboardError::InvalidCursor)?;
+            let pc: PageCursor =
+                serde_json::from_slice(&payload).map_err(|_| DashboardError::InvalidCursor)?;
+            if pc.t != tenant.get() || pc.f != from || pc.to != to {
+                return Err(DashboardError::InvalidCursor);
+            }
+            Some(Cursor::decode(&pc.c).map_err(|_| DashboardError::InvalidCursor)?)
+        }
+    };
+    let days = days(store, tenant, from, to).await?;
+    let (orders, next) = orders(store, tenant, from, to, request.limit, cursor)
+        .await
+        .map_err(|e| match e {
+            StoreError::InvalidCursor => DashboardError::InvalidCursor,
+            e => e.into(),
+        })?;
+    let next_cursor = match next {
+        None => None,
+        Some(c) => {
+            let pc = PageCursor {
+                t: tenant.get(),
+                f: from,
+                to,
+                c: c.encode(),
+            };
+            let payload =
+                serde_json::to_vec(&pc).map_err(|_| DashboardError::Internal("cursor encoding"))?;
+            Some(keys.seal(&payload))
+        }
+    };
+    Ok(OrdersPage {
+        from,
+        to,
+        days,
+        orders,
+        next_cursor,
+    })
 }
 
 /// A customer in the top list.
@@ -180,7 +242,7 @@ pub struct TopCustomer {
 pub async fn top_customers(
     store: &dyn Store,
     tenant: TenantId,
-    limit: u32,
+    request: &TopCustomersQuery,
 ) -> Result<Vec<TopCustomer>, StoreError> {
     let q = Query::partition(
         Index::Gsi1,
@@ -188,20 +250,18 @@ pub async fn top_customers(
         SortRange::All,
     )
     .backward()
-    .limit(limit);
+    .limit(request.limit);
     let page = store.query(&q).await?;
     Ok(page
         .items
         .iter()
-        .map(|i| TopCustomer {
-            id: text(i, "id").unwrap_or_default(),
-            name: Customer::display_name(
-                text(i, "first_name").as_deref(),
-                text(i, "last_name").as_deref(),
-            ),
-            email: text(i, "email"),
-            orders: count(Some(i), "orders"),
-            total_spent: Money::new(amount(i, "total_spent")),
+        .filter_map(CustomerRecord::from_ranked_item)
+        .map(|c| TopCustomer {
+            id: c.id.to_string(),
+            name: Customer::display_name(c.first_name.as_deref(), c.last_name.as_deref()),
+            orders: c.order_count(),
+            email: c.email,
+            total_spent: Money::new(c.total_spent),
         })
         .collect())
 }

@@ -14,9 +14,9 @@ use chrono::{DateTime, Utc};
 
 use crate::deps::SigningKey;
 use crate::domain::{Email, Password, ShopDomain, Tenant, TenantId, TenantName};
-use crate::store::codec::{from_item, to_item};
+use crate::store::items::tenant::{DirectoryEntry, profile_from_item, profile_to_item};
 use crate::store::keys::{Directory, TenantItem};
-use crate::store::{Attr, Condition, Item, PK, SK, Store, StoreError, WriteOp};
+use crate::store::{Condition, Item, Store, StoreError, WriteOp};
 
 /// Why an auth use case refused.
 #[derive(Debug, thiserror::Error)]
@@ -61,15 +61,6 @@ pub struct LoggedIn {
     pub expires_in: i64,
 }
 
-fn directory_item(entry: &Directory, tenant: TenantId) -> Item {
-    let key = entry.key();
-    Item::from([
-        (PK.to_owned(), Attr::S(key.pk)),
-        (SK.to_owned(), Attr::S(key.sk)),
-        ("tenant".to_owned(), Attr::from(tenant.get())),
-    ])
-}
-
 /// Creates the tenant. The profile, the email claim, the shop claim and the API key go in one
 /// atomic batch, each conditioned on not existing, so two concurrent registrations of one email or
 /// one shop can never both succeed.
@@ -98,10 +89,8 @@ pub async fn register(
             created_at: now,
             password_hash: password_hash.clone(),
         };
-        let mut profile = to_item(&tenant)?;
-        let key = TenantItem::Profile.key(id);
-        profile.insert(PK.into(), Attr::S(key.pk));
-        profile.insert(SK.into(), Attr::S(key.sk));
+        let profile = profile_to_item(&tenant)?;
+        let entry = DirectoryEntry::of(id);
         // Every write: only if nothing is there yet (attribute_not_exists(pk)).
         let claim = |item: Item| WriteOp::Put {
             item,
@@ -109,12 +98,9 @@ pub async fn register(
         };
         let ops = vec![
             claim(profile),
-            claim(directory_item(&Directory::Email(tenant.email.clone()), id)),
-            claim(directory_item(
-                &Directory::Shop(tenant.shop_domain.clone()),
-                id,
-            )),
-            claim(directory_item(&Directory::ApiKey(key_hash), id)),
+            claim(entry.to_item(&Directory::Email(tenant.email.clone()))),
+            claim(entry.to_item(&Directory::Shop(tenant.shop_domain.clone()))),
+            claim(entry.to_item(&Directory::ApiKey(key_hash))),
         ];
         match store.write(ops).await {
             Ok(()) => {
@@ -210,22 +196,16 @@ async fn find_by_email(store: &dyn Store, email: &str) -> Result<Option<Tenant>,
     let Some(entry) = store.get(&Directory::Email(email.to_owned()).key()).await? else {
         return Ok(None);
     };
-    let Some(id) = directory_tenant(&entry) else {
+    let Some(entry) = DirectoryEntry::from_item(&entry) else {
         return Ok(None);
     };
-    load_tenant(store, id).await
-}
-
-/// The tenant a directory entry points to.
-pub fn directory_tenant(entry: &Item) -> Option<TenantId> {
-    let n = entry.get("tenant")?.as_n()?;
-    u64::try_from(n).ok().map(TenantId::new)
+    load_tenant(store, entry.tenant).await
 }
 
 /// A tenant's profile.
 pub async fn load_tenant(store: &dyn Store, id: TenantId) -> Result<Option<Tenant>, AuthError> {
     match store.get(&TenantItem::Profile.key(id)).await? {
-        Some(item) => Ok(Some(from_item(&item)?)),
+        Some(item) => Ok(Some(profile_from_item(&item)?)),
         None => Ok(None),
     }
 }
@@ -239,5 +219,7 @@ pub async fn tenant_for_api_key(store: &dyn Store, key: &str) -> Result<TenantId
         .get(&Directory::ApiKey(api_key::hash(key)).key())
         .await?
         .ok_or(AuthError::Unauthorized)?;
-    directory_tenant(&entry).ok_or(AuthError::Unauthorized)
+    DirectoryEntry::from_item(&entry)
+        .map(|e| e.tenant)
+        .ok_or(AuthError::Unauthorized)
 }

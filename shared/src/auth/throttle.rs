@@ -5,10 +5,10 @@
 //! `Retry-After` until the window ends. Counters expire through the TTL attribute.
 
 use chrono::{DateTime, Utc};
-use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 
-use crate::store::{Attr, Store, StoreError, TTL, Update, WriteOp, keys};
+use crate::store::items::throttle::LoginFailures;
+use crate::store::{Store, StoreError, keys};
 
 /// A limit: at most `max_failures` failed logins per `window_seconds`.
 #[derive(Clone, Copy, Debug)]
@@ -67,12 +67,8 @@ pub async fn check(
     let item = store
         .get(&keys::login_failures(s.kind, &s.hash, start))
         .await?;
-    let failures = item
-        .as_ref()
-        .and_then(|i| i.get("failures"))
-        .and_then(Attr::as_n)
-        .unwrap_or_default();
-    if failures >= Decimal::from(s.limit.max_failures) {
+    let counted = LoginFailures::from_item(item.as_ref());
+    if counted.failures >= u64::from(s.limit.max_failures) {
         let wait = (end - now.timestamp()).max(1);
         return Ok(Err(wait.unsigned_abs()));
     }
@@ -87,13 +83,10 @@ pub async fn record_failure(
 ) -> Result<(), StoreError> {
     let (start, end) = s.window(now);
     store
-        .write(vec![WriteOp::Update {
-            key: keys::login_failures(s.kind, &s.hash, start),
+        .write(vec![LoginFailures::count_one(
+            keys::login_failures(s.kind, &s.hash, start),
             // TTL: the counter is useless once its window has passed; an hour's margin.
-            update: Update::default()
-                .add("failures", Decimal::ONE)
-                .set(TTL, end + 3600),
-            condition: None,
-        }])
+            end + 3600,
+        )])
         .await
 }

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 
 use crate::auth::AuthError;
+use crate::dashboard::DashboardError;
 use crate::domain::FieldError;
 use crate::store::StoreError;
 
@@ -105,6 +106,19 @@ impl From<FieldError> for ApiError {
         ApiError::BadRequest {
             code: e.code,
             message: e.message,
+        }
+    }
+}
+
+impl From<DashboardError> for ApiError {
+    fn from(e: DashboardError) -> ApiError {
+        match e {
+            DashboardError::InvalidCursor => ApiError::bad_request(
+                "invalid_cursor",
+                "cursor is not valid for this query; start from the first page.",
+            ),
+            DashboardError::Store(s) => ApiError::Store(s),
+            DashboardError::Internal(what) => ApiError::Internal(what),
         }
     }
 }

@@ -17,14 +17,14 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
 use crate::domain::{Customer, Order, Product, ShopifyId, TenantId, Version};
-use crate::store::keys::{self, TenantItem};
-use crate::store::{
-    Attr, Cmp, Condition, Item, Key, PK, SK, Store, StoreError, TTL, Update, WriteOp,
+use crate::store::items::aggregates::{DayDelta, TotalsDelta};
+use crate::store::items::events::AppliedEvent;
+pub use crate::store::items::events::EVENT_TTL_SECONDS;
+use crate::store::items::resources::{
+    CustomerRecord, OrderRecord, ProductRecord, Revision, Tombstone,
 };
-
-/// How long an applied event id is remembered: Shopify retries for 4 hours; a week also covers
-/// EventBridge replays and manual re-sends.
-pub const EVENT_TTL_SECONDS: i64 = 7 * 24 * 3600;
+use crate::store::keys::TenantItem;
+use crate::store::{Item, Store, StoreError, WriteOp};
 /// Attempts before a delivery gives up (and answers 5xx, so Shopify retries later).
 const MAX_ATTEMPTS: u32 = 12;
 
@@ -97,20 +97,13 @@ pub async fn apply(
             return Ok(Outcome::Stale);
         }
         let mut ops = Vec::with_capacity(8);
-        if let (Some(k), Some(e)) = (&event_key, event_id) {
-            let mut item = Item::from([
-                (PK.to_owned(), Attr::S(k.pk.clone())),
-                (SK.to_owned(), Attr::S(k.sk.clone())),
-                ("event_id".to_owned(), Attr::from(e)),
-                ("applied_at".to_owned(), Attr::from(now.to_rfc3339())),
-            ]);
-            // TTL: DynamoDB deletes the record a week after it was applied.
-            item.insert(TTL.into(), Attr::from(now.timestamp() + EVENT_TTL_SECONDS));
-            // Only the first delivery of an event gets here (attribute_not_exists(pk)).
-            ops.push(WriteOp::Put {
-                item,
-                condition: Some(Condition::NotExists),
-            });
+        if let Some(e) = event_id {
+            // First in the batch: only the first delivery of an event gets past its condition.
+            let event = AppliedEvent {
+                event_id: e.to_owned(),
+                applied_at: now,
+            };
+            ops.push(event.record(tenant));
         }
         ops.extend(plan.into_ops());
         match store.write(ops).await {
@@ -149,12 +142,12 @@ struct Contribution {
 }
 
 impl Contribution {
-    fn of(order: &Order) -> Option<Contribution> {
+    fn of(order: &OrderRecord) -> Option<Contribution> {
         if order.test {
             return None;
         }
         Some(Contribution {
-            date: order.local_date(),
+            date: order.local_date,
             revenue: if order.cancelled {
                 Decimal::ZERO
             } else {
@@ -166,177 +159,35 @@ impl Contribution {
     }
 }
 
-/// The stored state of one resource item: its revision (for the write condition) and version.
-#[derive(Clone, Debug)]
-struct Stored {
-    rev: Option<Decimal>,
-    version: Option<Version>,
-    item: Option<Item>,
+/// Newer than what is stored?
+fn supersedes(v: &Version, stored: &Revision) -> bool {
+    stored.version.as_ref().is_none_or(|cur| cur < v)
 }
 
-impl Stored {
-    fn read(item: Option<Item>) -> Stored {
-        let rev = item
-            .as_ref()
-            .and_then(|i| i.get("rev"))
-            .and_then(Attr::as_n);
-        let version = item
-            .as_ref()
-            .and_then(|i| i.get("version"))
-            .and_then(Attr::as_s)
-            .map(|s| Version::stored(s.to_owned()));
-        Stored { rev, version, item }
-    }
-
-    /// Newer than what is stored?
-    fn superseded_by(&self, v: &Version) -> bool {
-        self.version.as_ref().is_none_or(|cur| cur < v)
-    }
-
-    /// Write `new` only over exactly the revision read (or only if still absent).
-    fn put(&self, mut new: Item) -> WriteOp {
-        let next = self.rev.unwrap_or_default() + Decimal::ONE;
-        new.insert("rev".into(), Attr::N(next));
-        let condition = match self.rev {
-            Some(r) => Condition::compare("rev", Cmp::Eq, r),
-            None => Condition::NotExists,
-        };
-        WriteOp::Put {
-            item: new,
-            condition: Some(condition),
-        }
-    }
-}
-
-fn s(item: &Item, k: &str) -> Option<String> {
-    item.get(k).and_then(Attr::as_s).map(str::to_owned)
-}
-
-fn b(item: &Item, k: &str) -> bool {
-    matches!(item.get(k), Some(Attr::Bool(true)))
-}
-
-fn n(item: &Item, k: &str) -> Decimal {
-    item.get(k).and_then(Attr::as_n).unwrap_or_default()
-}
-
-fn base(key: &Key, id: ShopifyId, version: &Version) -> Item {
-    Item::from([
-        (PK.to_owned(), Attr::S(key.pk.clone())),
-        (SK.to_owned(), Attr::S(key.sk.clone())),
-        ("id".to_owned(), Attr::S(id.to_string())),
-        ("version".to_owned(), Attr::S(version.as_str().to_owned())),
-    ])
+/// Reads a resource item: its revision (what the write will be conditioned on) and the item.
+async fn read(
+    store: &dyn Store,
+    tenant: TenantId,
+    item: TenantItem,
+) -> Result<(Revision, Option<Item>), StoreError> {
+    let item = store.get(&item.key(tenant)).await?;
+    Ok((Revision::of(item.as_ref()), item))
 }
 
 /// The contribution a stored order item makes.
-fn stored_contribution(item: &Item) -> Option<Contribution> {
-    if b(item, "deleted") || b(item, "test") {
-        return None;
-    }
-    let date = NaiveDate::parse_from_str(&s(item, "local_date")?, "%Y-%m-%d").ok()?;
-    let cancelled = b(item, "cancelled");
-    let total: Decimal = s(item, "total")?.parse().ok()?;
-    Some(Contribution {
-        date,
-        revenue: if cancelled { Decimal::ZERO } else { total },
-        cancelled,
-        customer: s(item, "customer_id").and_then(|c| ShopifyId::parse(&c)),
-    })
+fn stored_contribution(item: Option<&Item>) -> Option<Contribution> {
+    Contribution::of(&OrderRecord::from_item(item?)?)
 }
 
-/// The item for an order (the compact projection the dashboard lists).
-fn order_item(tenant: TenantId, key: &Key, o: &Order) -> Item {
-    let version = o.version();
-    let mut item = base(key, o.id, &version);
-    let created_utc = o.created_at.with_timezone(&Utc);
-    let date = o.local_date().format("%Y-%m-%d").to_string();
-    let put = |item: &mut Item, k: &str, v: Attr| {
-        item.insert(k.to_owned(), v);
-    };
-    put(&mut item, "name", Attr::from(o.name.as_str()));
-    put(
-        &mut item,
-        "created_at",
-        Attr::from(o.created_at.to_rfc3339()),
-    );
-    put(
-        &mut item,
-        "updated_at",
-        Attr::from(o.updated_at.to_rfc3339()),
-    );
-    put(&mut item, "local_date", Attr::from(date.as_str()));
-    put(&mut item, "total", Attr::from(o.total.amount().to_string()));
-    if let Some(c) = &o.currency {
-        put(&mut item, "currency", Attr::from(c.as_str()));
-    }
-    if let Some(f) = &o.financial_status {
-        put(&mut item, "financial_status", Attr::from(f.as_str()));
-    }
-    put(&mut item, "cancelled", Attr::Bool(o.cancelled));
-    put(&mut item, "test", Attr::Bool(o.test));
-    put(&mut item, "deleted", Attr::Bool(false));
-    if let Some(c) = o.customer_id {
-        put(&mut item, "customer_id", Attr::S(c.to_string()));
-    }
-    // Listed (gsi2, newest first by shop-local date then instant) only when it counts.
-    if !o.test {
-        let (pk, sk) = keys::order_listing(tenant, o.local_date(), created_utc, o.id);
-        put(&mut item, "gsi2pk", Attr::S(pk));
-        put(&mut item, "gsi2sk", Attr::S(sk));
-    }
-    item
-}
-
-fn tombstone(key: &Key, id: ShopifyId, at: DateTime<Utc>) -> Item {
-    let mut item = base(key, id, &Version::of_deletion(at));
-    item.insert("deleted".into(), Attr::Bool(true));
-    item.insert("deleted_at".into(), Attr::from(at.to_rfc3339()));
-    item
-}
-
-/// A customer item's meaning: profile (last writer wins) plus aggregates (sums of contributions).
-#[derive(Clone, Debug, PartialEq)]
-struct CustomerState {
-    id: ShopifyId,
-    /// The newest profile (or deletion) applied; `None` for a customer known only from orders.
-    version: Option<Version>,
-    deleted: bool,
-    first_name: Option<String>,
-    last_name: Option<String>,
-    email: Option<String>,
-    orders: Decimal,
-    total_spent: Decimal,
-}
-
-impl CustomerState {
-    fn empty(id: ShopifyId) -> CustomerState {
-        CustomerState {
-            id,
-            version: None,
-            deleted: false,
-            first_name: None,
-            last_name: None,
-            email: None,
-            orders: Decimal::ZERO,
-            total_spent: Decimal::ZERO,
-        }
-    }
-
-    fn read(id: ShopifyId, item: &Item) -> CustomerState {
-        CustomerState {
-            id,
-            version: s(item, "version").map(Version::stored),
-            deleted: b(item, "deleted"),
-            first_name: s(item, "first_name"),
-            last_name: s(item, "last_name"),
-            email: s(item, "email"),
-            orders: n(item, "orders"),
-            total_spent: n(item, "total_spent"),
-        }
-    }
-
+/// A customer's meaning: profile (last writer wins) plus aggregates (sums of contributions).
+trait CustomerRules {
     /// Counted among the tenant's customers: a customer record was received and not deleted.
+    fn counted(&self) -> bool;
+    fn apply_profile(&mut self, c: &Customer) -> bool;
+    fn delete(&mut self, at: DateTime<Utc>) -> bool;
+}
+
+impl CustomerRules for CustomerRecord {
     fn counted(&self) -> bool {
         self.version.is_some() && !self.deleted
     }
@@ -366,44 +217,14 @@ impl CustomerState {
         self.email = None;
         true
     }
-
-    fn item(&self, tenant: TenantId, key: &Key) -> Item {
-        let mut item = Item::from([
-            (PK.to_owned(), Attr::S(key.pk.clone())),
-            (SK.to_owned(), Attr::S(key.sk.clone())),
-            ("id".to_owned(), Attr::S(self.id.to_string())),
-            ("deleted".to_owned(), Attr::Bool(self.deleted)),
-            ("orders".to_owned(), Attr::N(self.orders)),
-            ("total_spent".to_owned(), Attr::N(self.total_spent)),
-        ]);
-        if let Some(v) = &self.version {
-            item.insert("version".into(), Attr::S(v.as_str().to_owned()));
-        }
-        for (k, v) in [
-            ("first_name", &self.first_name),
-            ("last_name", &self.last_name),
-            ("email", &self.email),
-        ] {
-            if let Some(v) = v {
-                item.insert(k.into(), Attr::S(v.clone()));
-            }
-        }
-        // Ranked by spend (gsi1) while it has orders and is not deleted.
-        if !self.deleted && self.orders > Decimal::ZERO {
-            let (pk, sk) = keys::customer_rank(tenant, self.total_spent, self.orders, self.id);
-            item.insert("gsi1pk".into(), Attr::S(pk));
-            item.insert("gsi1sk".into(), Attr::S(sk));
-        }
-        item
-    }
 }
 
 /// Everything one change writes, computed from what was read.
 struct Plan {
     tenant: TenantId,
     resource: Option<WriteOp>,
-    customers: BTreeMap<ShopifyId, (Stored, CustomerState, CustomerState)>,
-    totals: Update,
+    customers: BTreeMap<ShopifyId, (Revision, CustomerRecord, CustomerRecord)>,
+    totals: TotalsDelta,
     days: BTreeMap<NaiveDate, (Decimal, Decimal)>,
 }
 
@@ -413,7 +234,7 @@ impl Plan {
             tenant,
             resource: None,
             customers: BTreeMap::new(),
-            totals: Update::default(),
+            totals: TotalsDelta::default(),
             days: BTreeMap::new(),
         }
     }
@@ -426,28 +247,21 @@ impl Plan {
         &'a mut self,
         store: &dyn Store,
         id: ShopifyId,
-    ) -> Result<&'a mut CustomerState, StoreError> {
+    ) -> Result<&'a mut CustomerRecord, StoreError> {
         if !self.customers.contains_key(&id) {
-            let item = store
-                .get(&TenantItem::Customer(id).key(self.tenant))
-                .await?;
-            let state = item
-                .as_ref()
-                .map_or_else(|| CustomerState::empty(id), |i| CustomerState::read(id, i));
+            let (revision, item) = read(store, self.tenant, TenantItem::Customer(id)).await?;
+            let record = item.as_ref().map_or_else(
+                || CustomerRecord::empty(id),
+                |i| CustomerRecord::from_item(id, i),
+            );
             self.customers
-                .insert(id, (Stored::read(item), state.clone(), state));
+                .insert(id, (revision, record.clone(), record));
         }
         let (_, _, new) = self
             .customers
             .get_mut(&id)
             .ok_or_else(|| StoreError::backend("customer vanished from the plan"))?;
         Ok(new)
-    }
-
-    fn add_total(&mut self, attr: &str, delta: Decimal) {
-        if !delta.is_zero() {
-            self.totals.add.push((attr.to_owned(), delta));
-        }
     }
 
     /// Moves the aggregates from `old` to `new` contribution.
@@ -461,9 +275,9 @@ impl Plan {
         let paid =
             |c: Option<&Contribution>| Decimal::from(u8::from(c.is_some_and(|c| !c.cancelled)));
         let rev = |c: Option<&Contribution>| c.map(|c| c.revenue).unwrap_or_default();
-        self.add_total("orders", count(new) - count(old));
-        self.add_total("paid_orders", paid(new) - paid(old));
-        self.add_total("revenue", rev(new) - rev(old));
+        self.totals.orders += count(new) - count(old);
+        self.totals.paid_orders += paid(new) - paid(old);
+        self.totals.revenue += rev(new) - rev(old);
         for (c, sign) in [(old, Decimal::NEGATIVE_ONE), (new, Decimal::ONE)] {
             let Some(c) = c else { continue };
             let day = self.days.entry(c.date).or_default();
@@ -482,18 +296,16 @@ impl Plan {
         let t = self.tenant;
         match change {
             Change::UpsertOrder(order, snapshot) => {
-                let key = TenantItem::Order(order.id).key(t);
-                let cur = Stored::read(store.get(&key).await?);
-                if cur.superseded_by(&order.version()) {
-                    let old = cur.item.as_ref().and_then(stored_contribution);
-                    let new = Contribution::of(order);
-                    self.shift(store, old.as_ref(), new.as_ref()).await?;
+                let (cur, item) = read(store, t, TenantItem::Order(order.id)).await?;
+                let new = OrderRecord::of(order);
+                if supersedes(&new.version, &cur) {
+                    let old = stored_contribution(item.as_ref());
+                    self.shift(store, old.as_ref(), Contribution::of(&new).as_ref())
+                        .await?;
                     if let Some(c) = &order.currency {
-                        self.totals
-                            .set
-                            .push(("currency".into(), Attr::from(c.as_str())));
+                        self.totals.currency = Some(c.clone());
                     }
-                    self.resource = Some(cur.put(order_item(t, &key, order)));
+                    self.resource = Some(cur.put(new.to_item(t)));
                 }
                 // Test orders count nowhere, their customer snapshots included.
                 if let Some(c) = snapshot.as_ref().filter(|_| !order.test) {
@@ -501,12 +313,13 @@ impl Plan {
                 }
             }
             Change::DeleteOrder { id, at } => {
-                let key = TenantItem::Order(*id).key(t);
-                let cur = Stored::read(store.get(&key).await?);
-                if cur.superseded_by(&Version::of_deletion(*at)) {
-                    let old = cur.item.as_ref().and_then(stored_contribution);
+                let (cur, item) = read(store, t, TenantItem::Order(*id)).await?;
+                if supersedes(&Version::of_deletion(*at), &cur) {
+                    let old = stored_contribution(item.as_ref());
                     self.shift(store, old.as_ref(), None).await?;
-                    self.resource = Some(cur.put(tombstone(&key, *id, *at)));
+                    let tombstone = Tombstone { id: *id, at: *at };
+                    let key = TenantItem::Order(*id).key(t);
+                    self.resource = Some(cur.put(tombstone.to_item(&key)));
                 }
             }
             Change::UpsertCustomer(c) => {
@@ -522,25 +335,20 @@ impl Plan {
                 cust.email = None;
             }
             Change::UpsertProduct(p) => {
-                let key = TenantItem::Product(p.id).key(t);
-                let cur = Stored::read(store.get(&key).await?);
-                if cur.superseded_by(&p.version()) {
-                    let was = cur.item.as_ref().is_some_and(|i| !b(i, "deleted"));
-                    self.add_total("products", Decimal::from(u8::from(!was)));
-                    let mut item = base(&key, p.id, &p.version());
-                    item.insert("title".into(), Attr::from(p.title.as_str()));
-                    item.insert("updated_at".into(), Attr::from(p.updated_at.to_rfc3339()));
-                    item.insert("deleted".into(), Attr::Bool(false));
-                    self.resource = Some(cur.put(item));
+                let (cur, _) = read(store, t, TenantItem::Product(p.id)).await?;
+                let new = ProductRecord::of(p);
+                if supersedes(&new.version, &cur) {
+                    self.totals.products += Decimal::from(u8::from(!cur.live));
+                    self.resource = Some(cur.put(new.to_item(t)));
                 }
             }
             Change::DeleteProduct { id, at } => {
-                let key = TenantItem::Product(*id).key(t);
-                let cur = Stored::read(store.get(&key).await?);
-                if cur.superseded_by(&Version::of_deletion(*at)) {
-                    let was = cur.item.as_ref().is_some_and(|i| !b(i, "deleted"));
-                    self.add_total("products", -Decimal::from(u8::from(was)));
-                    self.resource = Some(cur.put(tombstone(&key, *id, *at)));
+                let (cur, _) = read(store, t, TenantItem::Product(*id)).await?;
+                if supersedes(&Version::of_deletion(*at), &cur) {
+                    self.totals.products -= Decimal::from(u8::from(cur.live));
+                    let tombstone = Tombstone { id: *id, at: *at };
+                    let key = TenantItem::Product(*id).key(t);
+                    self.resource = Some(cur.put(tombstone.to_item(&key)));
                 }
             }
         }
@@ -550,7 +358,7 @@ impl Plan {
             .values()
             .map(|(_, old, new)| i64::from(new.counted()) - i64::from(old.counted()))
             .sum();
-        self.add_total("customers", Decimal::from(delta));
+        self.totals.customers += Decimal::from(delta);
         Ok(())
     }
 
@@ -558,32 +366,21 @@ impl Plan {
         let t = self.tenant;
         let mut ops = Vec::new();
         ops.extend(self.resource);
-        for (id, (stored, old, new)) in self.customers {
+        for (revision, old, new) in self.customers.into_values() {
             if old != new {
-                let key = TenantItem::Customer(id).key(t);
-                ops.push(stored.put(new.item(t, &key)));
+                ops.push(revision.put(new.to_item(t)));
             }
         }
-        if !self.totals.is_empty() {
-            // Totals and days are commutative adds: no condition, never a conflict to resolve.
-            ops.push(WriteOp::Update {
-                key: TenantItem::Totals.key(t),
-                update: self.totals,
-                condition: None,
-            });
-        }
+        ops.extend(self.totals.into_op(t));
         for (date, (orders, revenue)) in self.days {
-            if orders.is_zero() && revenue.is_zero() {
-                continue;
-            }
-            ops.push(WriteOp::Update {
-                key: TenantItem::Day(date).key(t),
-                update: Update::default()
-                    .add("orders", orders)
-                    .add("revenue", revenue)
-                    .set("date", date.format("%Y-%m-%d").to_string()),
-                condition: None,
-            });
+            ops.extend(
+                DayDelta {
+                    date,
+                    orders,
+                    revenue,
+                }
+                .into_op(t),
+            );
         }
         ops
     }

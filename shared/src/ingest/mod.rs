@@ -14,8 +14,9 @@ use tracing::Instrument;
 
 use crate::deps::AppSecret;
 use crate::domain::{ShopDomain, TenantId};
+use crate::store::items::tenant::DirectoryEntry;
 use crate::store::keys::Directory;
-use crate::store::{Attr, Store, StoreError};
+use crate::store::{Store, StoreError};
 pub use apply::{Change, Outcome, apply};
 use payload::PayloadError;
 pub use topic::{Family, Topic};
@@ -67,15 +68,10 @@ pub async fn find_shop(store: &dyn Store, domain: &str) -> Result<Option<ShopEnt
     else {
         return Ok(None);
     };
-    Ok(
-        crate::auth::directory_tenant(&item).map(|tenant| ShopEntry {
-            tenant,
-            webhook_secret: item
-                .get("webhook_secret")
-                .and_then(Attr::as_s)
-                .map(str::to_owned),
-        }),
-    )
+    Ok(DirectoryEntry::from_item(&item).map(|entry| ShopEntry {
+        tenant: entry.tenant,
+        webhook_secret: entry.webhook_secret,
+    }))
 }
 
 /// An HTTPS delivery from Shopify: size, signature, shop, then body, then apply. `family` is the

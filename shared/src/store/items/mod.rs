@@ -4,7 +4,12 @@
 //! Each record has a `to_item` / `from_item` pair (or the `WriteOp`s that change it, for items
 //! that are only ever added to), so the use cases above speak in records, never in attributes.
 
+pub mod aggregates;
+pub mod events;
+pub mod resources;
 pub mod sync;
+pub mod tenant;
+pub mod throttle;
 
 use rust_decimal::Decimal;
 
