@@ -259,7 +259,6 @@ impl TokenVault for LocalVault {
 mod tests {
     use super::*;
     use crate::store::embedded::EmbeddedStore;
-    use crate::store::{Attr, PK, SK};
 
     #[tokio::test]
     async fn a_local_token_is_stored_encrypted_and_only_its_tenant_can_read_it() {
@@ -278,22 +277,14 @@ mod tests {
         assert!(vault.get(b).await.unwrap().is_none());
 
         // At rest: no plaintext, and moved to another tenant it does not decrypt.
-        let mut item = store
+        let item = store
             .get(&TenantItem::ShopifyToken.key(a))
             .await
             .unwrap()
             .unwrap();
         assert!(!format!("{item:?}").contains("shpat_secret_token"));
-        let kb = TenantItem::ShopifyToken.key(b);
-        item.insert(PK.into(), Attr::S(kb.pk));
-        item.insert(SK.into(), Attr::S(kb.sk));
-        store
-            .write(vec![WriteOp::Put {
-                item,
-                condition: None,
-            }])
-            .await
-            .unwrap();
+        let sealed = SealedToken::from_item(&item).unwrap();
+        store.write(vec![sealed.put(b)]).await.unwrap();
         assert!(matches!(vault.get(b).await, Err(VaultError::Undecryptable)));
         // Another key cannot read it either.
         let other = LocalVault::new(store.clone(), &SecretString::from("another key"));
