@@ -21,6 +21,8 @@ use shared::store::dynamo::{DynamoStore, create_table};
 use shared::store::embedded::EmbeddedStore;
 use tower::ServiceExt;
 
+pub mod runtime_api;
+
 /// The signing key every TestApp uses.
 pub const JWT_SECRET: &str = "test-signing-key-of-at-least-32-bytes!";
 /// The Shopify app secret every TestApp verifies webhooks with (the fixtures' HMAC vector key).
