@@ -18,6 +18,7 @@ use fake_shopify::{FakeConfig, FakeShopify};
 use http_body_util::BodyExt;
 use secrecy::SecretString;
 use serde_json::{Value, json};
+use shared::App;
 use shared::app::SecretNames;
 use shared::clock::SystemClock;
 use shared::secrets::StaticSecrets;
@@ -25,7 +26,6 @@ use shared::store::dynamo::DynamoStore;
 use shared::sync::SyncDeps;
 use shared::sync::queue::EventBridgeQueue;
 use shared::sync::vault::SecretsManagerVault;
-use shared::{App, Endpoint};
 use support::runtime_api::{Emulator, InvokeError};
 use support::{JWT_SECRET, SHOPIFY_SECRET, random_hex};
 use tower::ServiceExt;
@@ -36,18 +36,12 @@ use tower::ServiceExt;
 /// What the in-process router answers for an API Gateway v2 `event`: lambda_http's conversion of
 /// the event, then a router mounting only `function`'s endpoint, as the function's `main.rs` does.
 async fn router_answer(app: &App, function: &str, event: &Value) -> (u16, Value) {
-    let endpoint = Endpoint::ALL
-        .iter()
-        .copied()
-        .find(|e| e.function_name() == function)
-        .unwrap_or_else(|| panic!("{function} is not an HTTP endpoint"));
+    let route = shared::routes::route(function)
+        .unwrap_or_else(|| panic!("{function} is not an HTTP route"));
     let req = lambda_http::request::from_str(&event.to_string()).unwrap();
     let (parts, body) = req.into_parts();
     let req = http::Request::from_parts(parts, axum::body::Body::from(body.to_vec()));
-    let res = shared::http::router(app.clone(), &[endpoint])
-        .oneshot(req)
-        .await
-        .unwrap();
+    let res = route.router(app).oneshot(req).await.unwrap();
     let status = res.status().as_u16();
     let bytes = res.into_body().collect().await.unwrap().to_bytes();
     (status, body_json(&bytes))
@@ -62,11 +56,13 @@ async fn job_answer(
     timeout: Duration,
 ) -> Result<Value, String> {
     match function {
-        "sync-scheduler" => shared::sync::jobs::scheduler(app).await.map_err(chain),
-        "sync-shop" => shared::sync::jobs::shop(app, event, timeout)
+        "sync-scheduler" => shared::lambda::sync_scheduler(&app.deps())
             .await
             .map_err(chain),
-        "webhooks-eventbridge" => shared::ingest::eventbridge::handle(app, event)
+        "sync-shop" => shared::lambda::sync_shop(&app.deps(), event, timeout)
+            .await
+            .map_err(chain),
+        "webhooks-eventbridge" => shared::lambda::webhooks_eventbridge(&app.deps(), event)
             .await
             .map_err(chain),
         other => panic!("{other}: no in-process job (add it here)"),
@@ -354,7 +350,7 @@ impl World {
         })
     }
 
-    /// The app a function's `App::from_env` builds, in-process: the same table, the same secret
+    /// The ports a function's bundle holds in Lambda, in-process: the same table, the same secret
     /// values (static, under the same ids), the same token vault prefix and bus.
     fn app(&self, store: DynamoStore, token_prefix: &str, shopify: &FakeShopify) -> App {
         let secrets = StaticSecrets(
