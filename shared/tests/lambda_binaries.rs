@@ -149,8 +149,14 @@ fn target_dir() -> PathBuf {
     }
 }
 
+/// Which build the binaries come from: `LAMBDA_BIN_PROFILE` (`release` to measure cold starts of
+/// `cargo build --release --bins`), else `debug`.
+fn profile() -> String {
+    std::env::var("LAMBDA_BIN_PROFILE").unwrap_or_else(|_| "debug".into())
+}
+
 fn binary(function: &str) -> PathBuf {
-    target_dir().join("debug").join(function)
+    target_dir().join(profile()).join(function)
 }
 
 /// The newest modification time of `paths` (files, and the files under directories).
@@ -774,14 +780,15 @@ async fn every_function_binary_answers_its_sample_event_as_the_router_does() {
         unusable.is_empty(),
         "function binaries in {}: {}; run `cargo build --workspace --bins` first (scripts/test \
          does)",
-        target_dir().join("debug").display(),
+        target_dir().join(profile()).display(),
         unusable.join(", ")
     );
 
-    let mut table = String::from(
-        "# Lambda cold starts: spawning target/debug/<function> to its first GET \
-         /2018-06-01/runtime/invocation/next (init), then its sample event (invoke); debug builds, \
+    let mut table = format!(
+        "# Lambda cold starts: spawning target/{p}/<function> to its first GET \
+         /2018-06-01/runtime/invocation/next (init), then its sample event (invoke); {p} builds, \
          DynamoDB Local and moto (shared/tests/lambda_binaries.rs)\n",
+        p = profile()
     );
     writeln!(
         table,
