@@ -569,11 +569,12 @@ async fn a_first_sync_imports_orders_through_a_bulk_operation_resumed_after_runn
     );
     let req = s.queue.take().pop().unwrap();
 
-    // Shopify is still running the operation when the time is up: the run requeues itself.
+    // Shopify is still running the operation when the time is up: the run requeues itself. (The
+    // time covers paging customers and products first, even on a loaded machine.)
     let out = shared::sync::run(
         &s.t.app.deps(),
         &req,
-        Instant::now() + Duration::from_millis(1500),
+        Instant::now() + Duration::from_secs(4),
         &|_, _| {},
     )
     .await
