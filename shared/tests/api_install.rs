@@ -35,6 +35,10 @@ struct Scene {
 
 impl Scene {
     async fn new() -> Scene {
+        Scene::over(TestApp::embedded().await).await
+    }
+
+    async fn over(t: TestApp) -> Scene {
         let fake = FakeShopify::start(FakeConfig {
             shop_domain: SHOP.into(),
             ..FakeConfig::default()
@@ -42,7 +46,6 @@ impl Scene {
         .await;
         fake.set_scopes(DEFAULT_SCOPES);
         fake.expect_client(LOCAL_CLIENT_ID, SHOPIFY_SECRET);
-        let t = TestApp::embedded().await;
         let vault = Arc::new(LocalVault::new(
             t.app.store.clone(),
             &SecretString::from("install test key"),
@@ -622,4 +625,66 @@ async fn connecting_with_an_accepted_admin_api_token_proves_the_claim() {
     // A proven holder is the one an install from Shopify signs in.
     let installed = s.install_from_shopify(SHOP).await;
     assert_eq!(tenant(&installed), tenant(&reg.json));
+}
+
+#[tokio::test]
+async fn the_install_story_holds_on_every_backend() {
+    for t in TestApp::every_backend().await {
+        let backend = t.backend();
+        let s = Scene::over(t).await;
+        let squatter = s.register(SHOP).await;
+        let squatter_token = token(&squatter.json);
+        let d = Delivery::new("orders/create", SHOP, fixture("orders-create.json"));
+        assert_eq!(s.t.deliver(&d).await.status, StatusCode::OK, "{backend}");
+
+        let state = s.launch(SHOP).await;
+        let a = s.callback(SHOP, &state).await;
+        assert_eq!(a.status, StatusCode::FOUND, "{backend}: {}", a.json);
+        let reused = s.callback(SHOP, &state).await;
+        assert_eq!(reused.status, StatusCode::BAD_REQUEST, "{backend}");
+        let code = signin_code(&a);
+        let owner = s.signin(&code).await;
+        assert_eq!(owner.status, StatusCode::OK, "{backend}");
+        assert_eq!(
+            s.signin(&code).await.status,
+            StatusCode::UNAUTHORIZED,
+            "{backend}"
+        );
+        let owner_token = token(&owner.json);
+
+        assert_eq!(
+            s.me(&squatter_token).await["shop_status"],
+            "released",
+            "{backend}"
+        );
+        assert_eq!(
+            s.me(&owner_token).await["shop_status"],
+            "connected",
+            "{backend}"
+        );
+        let d = Delivery::new("orders/create", SHOP, fixture("orders-create.json"));
+        assert_eq!(s.t.deliver(&d).await.status, StatusCode::OK, "{backend}");
+        assert_eq!(s.orders(&owner_token).await, 1, "{backend}");
+        assert_eq!(s.orders(&squatter_token).await, 1, "{backend}");
+        assert_eq!(
+            s.register(SHOP).await.status,
+            StatusCode::CONFLICT,
+            "{backend}"
+        );
+
+        let login = json!({"email": format!("owner-{}@example.com", random_hex(4)), "password": "a long enough password"});
+        let set = s
+            .send_json(Method::PUT, "/tenants/me/login", &owner_token, &login)
+            .await;
+        assert_eq!(
+            set.status,
+            StatusCode::NO_CONTENT,
+            "{backend}: {}",
+            set.json
+        );
+        let again = s
+            .send_json(Method::PUT, "/tenants/me/login", &owner_token, &login)
+            .await;
+        assert_eq!(again.status, StatusCode::CONFLICT, "{backend}");
+    }
 }
