@@ -461,6 +461,17 @@ async fn a_state_is_single_use() {
 }
 
 #[tokio::test]
+async fn two_concurrent_callbacks_with_one_state_connect_once() {
+    let s = Scene::new().await;
+    let state = s.launch(SHOP).await;
+    let (a, b) = tokio::join!(s.callback(SHOP, &state), s.callback(SHOP, &state));
+    let mut statuses = [a.status, b.status];
+    statuses.sort();
+    assert_eq!(statuses, [StatusCode::FOUND, StatusCode::BAD_REQUEST]);
+    assert_eq!(s.fake.token_exchanges(), 1);
+}
+
+#[tokio::test]
 async fn a_state_expires_after_ten_minutes_and_an_unknown_state_is_refused() {
     let s = Scene::new().await;
     let fresh = s.launch(SHOP).await;

@@ -23,6 +23,7 @@ use crate::store::items::install::{InstallState, SigninCode};
 use crate::store::items::tenant::{DirectoryEntry, create_profile, set_login};
 use crate::store::keys::Directory;
 use crate::store::{Condition, Store, StoreError, WriteOp};
+use crate::sync::vault::ShopTokens;
 use crate::sync::{SyncError, TokenVault, connection};
 
 /// A `state` is good for this long.
@@ -214,13 +215,15 @@ pub async fn callback(
         tracing::info!(shop = %shop, "install refused: a required scope was not granted");
         return Err(InstallError::MissingScopes);
     }
-    let info = shop_info(
-        &ports
-            .shopify
-            .client(&shop, grant.tokens.access_token.clone()),
-    )
-    .await
-    .map_err(InstallError::Unreachable)?;
+    let tokens = ShopTokens {
+        access_token: grant.access_token,
+        refresh_token: grant.refresh_token,
+        expires_at: grant.expires_at,
+        refresh_token_expires_at: grant.refresh_token_expires_at,
+    };
+    let info = shop_info(&ports.shopify.client(&shop, tokens.access_token.clone()))
+        .await
+        .map_err(InstallError::Unreachable)?;
 
     let mut extra = Vec::new();
     let tenant = match state.tenant {
@@ -242,17 +245,7 @@ pub async fn callback(
         }
         .put(&Directory::SigninCode(api_key::hash(&signin_code))),
     );
-    connection::link(
-        store,
-        now,
-        ports.vault,
-        tenant,
-        &shop,
-        &grant.tokens,
-        info,
-        extra,
-    )
-    .await?;
+    connection::link(store, now, ports.vault, tenant, &shop, &tokens, info, extra).await?;
     tracing::info!(%tenant, shop = %shop, "app installed");
     Ok(Installed {
         tenant,

@@ -7,7 +7,6 @@ use serde::Deserialize;
 
 use super::ShopifyError;
 use crate::domain::ShopDomain;
-use crate::sync::vault::ShopTokens;
 
 /// `https://{shop}`, or `base_url` in its place (`SHOPIFY_API_BASE_URL`).
 pub fn shop_origin(base_url: Option<&str>, shop: &ShopDomain) -> String {
@@ -38,9 +37,13 @@ pub fn authorize_url(
     )
 }
 
-/// What a code exchange grants.
+/// What a code exchange grants: an expiring offline access token and its refresh token.
 pub struct Grant {
-    pub tokens: ShopTokens,
+    pub access_token: SecretString,
+    pub refresh_token: Option<SecretString>,
+    /// When the access token expires.
+    pub expires_at: Option<DateTime<Utc>>,
+    pub refresh_token_expires_at: Option<DateTime<Utc>>,
     /// The scopes granted.
     pub scopes: Vec<String>,
 }
@@ -121,12 +124,10 @@ pub async fn exchange(
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
             .collect(),
-        tokens: ShopTokens {
-            access_token: SecretString::from(a.access_token),
-            refresh_token: a.refresh_token.map(SecretString::from),
-            expires_at: after(a.expires_in),
-            refresh_token_expires_at: after(a.refresh_token_expires_in),
-        },
+        access_token: SecretString::from(a.access_token),
+        refresh_token: a.refresh_token.map(SecretString::from),
+        expires_at: after(a.expires_in),
+        refresh_token_expires_at: after(a.refresh_token_expires_in),
     })
 }
 
