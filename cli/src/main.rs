@@ -95,7 +95,11 @@ async fn serve(
     data_dir: PathBuf,
     sync_interval: std::time::Duration,
 ) -> Result<(), CliError> {
-    let (app, sync_requests) = App::local(&data_dir, &Config::from_env()).await?;
+    let config = Config::from_env();
+    let (app, sync_requests) = App::local(&data_dir, &config).await?;
+    // Unless APP_URL says otherwise, the OAuth callback comes back to this server.
+    let local_url = format!("http://127.0.0.1:{}", addr.port());
+    let app = app.with_shopify_app(config.shopify_app(Some(&local_url)));
     // The sync runs in process: a worker for queued requests and the scheduler on an interval.
     tokio::spawn(shared::sync::local_worker(app.deps(), sync_requests));
     let scheduler: shared::deps::Scheduler = app.deps();

@@ -8,7 +8,7 @@ use secrecy::SecretString;
 
 use crate::auth::token::TokenKeys;
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, ShopifyApp};
 use crate::deps::{AppSecret, Deps, FromSecret, ShopifyApi, SigningKey};
 use crate::secrets::{LocalSecrets, SecretError, SecretSource};
 use crate::store::Store;
@@ -55,6 +55,8 @@ pub struct App {
     pub app_secret: AppSecret,
     /// Shop tokens, the sync queue and the Admin API client's settings.
     pub sync: Arc<SyncDeps>,
+    /// The app as OAuth knows it (client id, `APP_URL`, scopes).
+    pub shopify_app: ShopifyApp,
 }
 
 /// Why the application could not start.
@@ -98,6 +100,21 @@ impl App {
                 bulk_first_sync: false,
                 bulk_poll: std::time::Duration::from_secs(1),
             }),
+            shopify_app: ShopifyApp::default(),
+        }
+    }
+
+    /// The same app with these OAuth settings.
+    pub fn with_shopify_app(mut self, app: ShopifyApp) -> App {
+        self.shopify_app = app;
+        self
+    }
+
+    /// The OAuth side of the app as this app reaches Shopify.
+    pub fn oauth(&self) -> crate::install::OAuthApp {
+        crate::install::OAuthApp {
+            app: self.shopify_app.clone(),
+            base_url: self.sync.shopify_base_url.clone(),
         }
     }
 
@@ -140,8 +157,9 @@ impl App {
             bulk_first_sync: true,
             bulk_poll: std::time::Duration::from_secs(2),
         };
-        let app =
-            App::new(store, secrets, SecretNames::local(), Arc::new(SystemClock)).with_sync(deps);
+        let app = App::new(store, secrets, SecretNames::local(), Arc::new(SystemClock))
+            .with_sync(deps)
+            .with_shopify_app(config.shopify_app(None));
         app.tokens().await?;
         app.shopify_secret().await?;
         Ok((app, rx))

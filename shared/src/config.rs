@@ -18,18 +18,39 @@ pub struct Config {
     pub event_bus: Option<String>,
     /// `TOKEN_SECRET_PREFIX`: the name prefix of the per-tenant shop token secrets.
     pub token_secret_prefix: Option<String>,
-    /// `SHOPIFY_API_BASE_URL`: replaces `https://{shop}` (tests and local fakes only).
+    /// `SHOPIFY_API_BASE_URL`: replaces `https://{shop}` (tests and local fakes only), the OAuth
+    /// endpoints included.
     pub shopify_api_base_url: Option<String>,
+    /// `SHOPIFY_API_KEY`: the app's client id (OAuth).
+    pub shopify_api_key: Option<String>,
+    /// `APP_URL`: the service's public base URL (the OAuth `redirect_uri` is under it).
+    pub app_url: Option<String>,
+    /// `SHOPIFY_SCOPES`: the access scopes the app asks for, comma-separated
+    /// ([`DEFAULT_SCOPES`] when unset).
+    pub shopify_scopes: Option<String>,
 }
 
+/// The scopes asked for when `SHOPIFY_SCOPES` is unset: what the service reads (orders,
+/// customers, products, storefront customer events). Checkouts are read under `read_orders`
+/// (their webhooks and `abandonedCheckouts` need it), so no scope of their own is asked for.
+pub const DEFAULT_SCOPES: &[&str] = &[
+    "read_orders",
+    "read_customers",
+    "read_products",
+    "read_customer_events",
+];
+
 /// The names of the variables [`Config`] reads.
-pub const VARIABLES: [&str; 6] = [
+pub const VARIABLES: [&str; 9] = [
     "TABLE_NAME",
     "JWT_SECRET_ID",
     "SHOPIFY_API_SECRET_ID",
     "EVENT_BUS_NAME",
     "TOKEN_SECRET_PREFIX",
     "SHOPIFY_API_BASE_URL",
+    "SHOPIFY_API_KEY",
+    "APP_URL",
+    "SHOPIFY_SCOPES",
 ];
 
 /// Errors in the start-up configuration.
@@ -55,9 +76,72 @@ impl Config {
             event_bus: get("EVENT_BUS_NAME"),
             token_secret_prefix: get("TOKEN_SECRET_PREFIX"),
             shopify_api_base_url: get("SHOPIFY_API_BASE_URL"),
+            shopify_api_key: get("SHOPIFY_API_KEY"),
+            app_url: get("APP_URL"),
+            shopify_scopes: get("SHOPIFY_SCOPES"),
         }
     }
 
+    /// The scopes the app asks for and requires (`SHOPIFY_SCOPES`, else [`DEFAULT_SCOPES`]).
+    pub fn scopes(&self) -> Vec<String> {
+        match self.shopify_scopes.as_deref() {
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            None => DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+
+    /// The app's OAuth settings; `local_url` stands in for an unset `APP_URL` (`insights serve`).
+    pub fn shopify_app(&self, local_url: Option<&str>) -> ShopifyApp {
+        ShopifyApp {
+            client_id: self
+                .shopify_api_key
+                .clone()
+                .unwrap_or_else(|| LOCAL_CLIENT_ID.to_owned()),
+            app_url: self
+                .app_url
+                .as_deref()
+                .or(local_url)
+                .unwrap_or(LOCAL_APP_URL)
+                .trim_end_matches('/')
+                .to_owned(),
+            scopes: self.scopes(),
+        }
+    }
+}
+
+/// The client id used when `SHOPIFY_API_KEY` is unset (local runs and tests only).
+pub const LOCAL_CLIENT_ID: &str = "insights-local-client";
+/// The base URL used when `APP_URL` is unset and no local address is known.
+pub const LOCAL_APP_URL: &str = "http://127.0.0.1:3000";
+
+/// The Shopify app as OAuth knows it: its client id, where it is served, the scopes it asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShopifyApp {
+    pub client_id: String,
+    /// No trailing slash.
+    pub app_url: String,
+    pub scopes: Vec<String>,
+}
+
+impl Default for ShopifyApp {
+    fn default() -> ShopifyApp {
+        Config::default().shopify_app(None)
+    }
+}
+
+impl ShopifyApp {
+    /// `{APP_URL}/shopify/callback`.
+    pub fn redirect_uri(&self) -> String {
+        format!("{}/shopify/callback", self.app_url)
+    }
+}
+
+impl Config {
     /// The table, required by every port over the store.
     pub fn table(&self) -> Result<&str, ConfigError> {
         self.table
@@ -95,11 +179,32 @@ mod tests {
         let c = Config::from_lookup(|k| env.get(k).map(|v| (*v).to_owned()));
         assert_eq!(c.table.as_deref(), Some("x"));
         assert_eq!(c.shopify_api_base_url.as_deref(), Some("x"));
+        assert_eq!(c.shopify_api_key.as_deref(), Some("x"));
+        assert_eq!(c.app_url.as_deref(), Some("x"));
+        assert_eq!(c.scopes(), vec!["x".to_owned()]);
         let empty = Config::from_lookup(|_| Some(String::new()));
         assert_eq!(empty, Config::default());
         assert!(matches!(
             empty.table(),
             Err(ConfigError::Missing("TABLE_NAME"))
         ));
+    }
+
+    #[test]
+    fn the_oauth_settings_default_to_the_local_server_and_the_read_scopes() {
+        let app = Config::default().shopify_app(Some("http://127.0.0.1:4000/"));
+        assert_eq!(app.app_url, "http://127.0.0.1:4000");
+        assert_eq!(app.redirect_uri(), "http://127.0.0.1:4000/shopify/callback");
+        assert_eq!(app.scopes, DEFAULT_SCOPES);
+        let set = Config::from_lookup(|k| match k {
+            "APP_URL" => Some("https://insights.example".into()),
+            "SHOPIFY_SCOPES" => Some(" read_orders, write_pixels ,".into()),
+            "SHOPIFY_API_KEY" => Some("abc".into()),
+            _ => None,
+        })
+        .shopify_app(Some("http://127.0.0.1:4000"));
+        assert_eq!(set.app_url, "https://insights.example");
+        assert_eq!(set.scopes, ["read_orders", "write_pixels"]);
+        assert_eq!(set.client_id, "abc");
     }
 }

@@ -480,3 +480,108 @@ impl Deps for SyncRunner {
         })
     }
 }
+
+impl Env {
+    /// The app's OAuth settings from the configuration.
+    pub fn oauth(&self) -> crate::install::OAuthApp {
+        crate::install::OAuthApp {
+            app: self.config.shopify_app(None),
+            base_url: self.config.shopify_api_base_url.clone(),
+        }
+    }
+}
+
+/// Starting an install as a signed-in tenant: accounts, and the app's OAuth settings.
+#[derive(Clone)]
+pub struct InstallStart {
+    pub accounts: Accounts,
+    pub oauth: crate::install::OAuthApp,
+}
+
+impl Deps for InstallStart {
+    const PORTS: &'static [Port] = &[Port::Store, Port::Clock, Port::SigningKey];
+    fn from_app(app: &App) -> Self {
+        InstallStart {
+            accounts: Accounts::from_app(app),
+            oauth: app.oauth(),
+        }
+    }
+    async fn build(env: &Env) -> Result<Self, StartError> {
+        Ok(InstallStart {
+            accounts: Accounts::build(env).await?,
+            oauth: env.oauth(),
+        })
+    }
+}
+
+/// Shopify's install URL: the store (the state), the clock, the app secret (the query hmac) and
+/// the OAuth settings.
+#[derive(Clone)]
+pub struct InstallLaunch {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub app_secret: AppSecret,
+    pub oauth: crate::install::OAuthApp,
+}
+
+impl Deps for InstallLaunch {
+    const PORTS: &'static [Port] = &[Port::Store, Port::Clock, Port::AppSecret];
+    fn from_app(app: &App) -> Self {
+        InstallLaunch {
+            store: app.store.clone(),
+            clock: app.clock.clone(),
+            app_secret: app.app_secret.clone(),
+            oauth: app.oauth(),
+        }
+    }
+    async fn build(env: &Env) -> Result<Self, StartError> {
+        Ok(InstallLaunch {
+            store: env.store().await?,
+            clock: env.clock(),
+            app_secret: env.app_secret().await,
+            oauth: env.oauth(),
+        })
+    }
+}
+
+/// The OAuth callback: the store, the clock, the app secret (hmac and code exchange), the token
+/// vault, the Admin API and the OAuth settings.
+#[derive(Clone)]
+pub struct InstallCallback {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub app_secret: AppSecret,
+    pub vault: Arc<dyn TokenVault>,
+    pub shopify: ShopifyApi,
+    pub oauth: crate::install::OAuthApp,
+}
+
+impl Deps for InstallCallback {
+    const PORTS: &'static [Port] = &[
+        Port::Store,
+        Port::Clock,
+        Port::AppSecret,
+        Port::Vault,
+        Port::ShopifyApi,
+    ];
+    fn from_app(app: &App) -> Self {
+        InstallCallback {
+            store: app.store.clone(),
+            clock: app.clock.clone(),
+            app_secret: app.app_secret.clone(),
+            vault: app.sync.vault.clone(),
+            shopify: app.shopify(),
+            oauth: app.oauth(),
+        }
+    }
+    async fn build(env: &Env) -> Result<Self, StartError> {
+        Ok(InstallCallback {
+            store: env.store().await?,
+            clock: env.clock(),
+            app_secret: env.app_secret().await,
+            vault: env.vault().await,
+            shopify: env.shopify(),
+            oauth: env.oauth(),
+        })
+    }
+}

@@ -17,6 +17,7 @@ pub mod deps;
 pub mod domain;
 pub mod http;
 pub mod ingest;
+pub mod install;
 pub mod lambda;
 pub mod routes;
 pub mod secrets;

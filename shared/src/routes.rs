@@ -18,8 +18,8 @@ use serde_json::Value;
 
 use crate::App;
 use crate::deps::{
-    Accounts, Deps, Ingest, Need, NoDeps, Port, Scheduler, ShopLink, StoreClock, SyncRequests,
-    SyncRunner,
+    Accounts, Deps, Ingest, InstallCallback, InstallLaunch, InstallStart, Need, NoDeps, Port,
+    Scheduler, ShopLink, StoreClock, SyncRequests, SyncRunner,
 };
 use crate::http::{self, ApiError};
 use crate::ingest::MAX_WEBHOOK_BODY;
@@ -216,6 +216,21 @@ routes! {
         [TableWrite, Clock, SigningKey, Queue], http::sync::request;
     SyncStatus = "sync-status", GET "/sync/status", Accounts,
         [TableRead, Clock, SigningKey], http::sync::status;
+    /// Writes the install's `state`.
+    ShopifyInstallStart = "shopify-install-start", POST "/tenants/me/shopify/install", InstallStart,
+        [TableWrite, Clock, SigningKey], http::install::start;
+    /// Shopify's install and launch URL: a GET that writes (the install's `state`).
+    ShopifyInstall = "shopify-install", GET "/shopify/install", InstallLaunch,
+        [TableWrite, Clock, AppSecret], http::install::launch;
+    /// The OAuth callback: a GET that writes (uses up the state, connects the shop).
+    ShopifyCallback = "shopify-callback", GET "/shopify/callback", InstallCallback,
+        [TableWrite, Clock, AppSecret, Vault(&["CreateSecret", "PutSecretValue"]), ShopifyApi],
+        http::install::callback;
+    /// Uses the code up.
+    AuthSigninCode = "auth-signin-code", POST "/auth/signin-code", Accounts,
+        [TableWrite, Clock, SigningKey], http::install::signin_code;
+    TenantsMeLogin = "tenants-me-login", PUT "/tenants/me/login", Accounts,
+        [TableWrite, Clock, SigningKey], http::install::set_login;
 }
 
 /// `sync-scheduler`: on the EventBridge schedule, queue a sync of every connected shop.

@@ -622,3 +622,76 @@ async fn timestamps_are_utc_with_z_and_ids_are_gids() {
     assert_eq!(node["cancelledAt"], Value::Null);
     assert_eq!(node["displayFinancialStatus"], "PAID");
 }
+
+/// `POST /admin/oauth/access_token` on the fake with a form body: status and JSON answer.
+async fn token_endpoint(fake: &FakeShopify, form: &[(&str, &str)]) -> (u16, Value) {
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish();
+    let res = reqwest::Client::new()
+        .post(format!("{}/admin/oauth/access_token", fake.base_url()))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (
+        status,
+        serde_json::from_slice(&res.bytes().await.unwrap()).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn the_fakes_oauth_codes_are_single_use_and_refresh_rotates_both_tokens() {
+    let fake = FakeShopify::start(FakeConfig::default()).await;
+    fake.expect_client("cid", "csecret");
+    let code = fake.approve();
+    let exchange = [
+        ("client_id", "cid"),
+        ("client_secret", "csecret"),
+        ("code", code.as_str()),
+        ("expiring", "1"),
+    ];
+    let (status, first) = token_endpoint(&fake, &exchange).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["expires_in"], 3600);
+    assert!(first["refresh_token_expires_in"].as_i64().unwrap() > 3600);
+    // The granted token is the one the Admin API accepts now.
+    let access = first["access_token"].as_str().unwrap();
+    assert!(shop_info(&fake.client_with_token(access)).await.is_ok());
+    assert!(matches!(
+        shop_info(&fake.client_with_token("shpat_test")).await,
+        Err(ShopifyError::Unauthorized { .. })
+    ));
+    // A code works once; other client credentials never.
+    assert_eq!(token_endpoint(&fake, &exchange).await.0, 400);
+    let other = fake.approve();
+    let wrong_secret = [
+        ("client_id", "cid"),
+        ("client_secret", "nope"),
+        ("code", other.as_str()),
+        ("expiring", "1"),
+    ];
+    assert_eq!(token_endpoint(&fake, &wrong_secret).await.0, 400);
+
+    let refresh_with = |token: String| {
+        vec![
+            ("client_id", "cid".to_owned()),
+            ("client_secret", "csecret".to_owned()),
+            ("grant_type", "refresh_token".to_owned()),
+            ("refresh_token", token),
+        ]
+    };
+    let old_refresh = first["refresh_token"].as_str().unwrap().to_owned();
+    let form = refresh_with(old_refresh.clone());
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, second) = token_endpoint(&fake, &form).await;
+    assert_eq!(status, 200, "{second}");
+    assert_ne!(second["access_token"], first["access_token"]);
+    assert_ne!(second["refresh_token"], first["refresh_token"]);
+    // The used refresh token is refused, and so is the old access token.
+    assert_eq!(token_endpoint(&fake, &form).await.0, 400);
+    assert!(shop_info(&fake.client_with_token(access)).await.is_err());
+    assert_eq!(fake.token_exchanges(), 2);
+}

@@ -84,7 +84,7 @@ pub async fn register(
         let tenant = Tenant {
             id,
             name: r.name.as_str().to_owned(),
-            email: r.email.as_str().to_owned(),
+            email: Some(r.email.as_str().to_owned()),
             shop_domain: r.shop_domain.as_str().to_owned(),
             created_at: now,
             password_hash: password_hash.clone(),
@@ -98,7 +98,7 @@ pub async fn register(
         };
         let ops = vec![
             claim(profile),
-            claim(entry.to_item(&Directory::Email(tenant.email.clone()))),
+            claim(entry.to_item(&Directory::Email(r.email.as_str().to_owned()))),
             claim(entry.to_item(&Directory::Shop(tenant.shop_domain.clone()))),
             claim(entry.to_item(&Directory::ApiKey(key_hash))),
         ];

@@ -8,4 +8,4 @@ pub mod tenant;
 pub use ids::{ShopifyId, TenantId};
 pub use money::Money;
 pub use shopify::{Customer, Order, Product, Version};
-pub use tenant::{Email, FieldError, Password, ShopDomain, Tenant, TenantName};
+pub use tenant::{Email, FieldError, Password, ShopDomain, ShopStatus, Tenant, TenantName};

@@ -174,11 +174,34 @@ impl fmt::Debug for Password {
 pub struct Tenant {
     pub id: TenantId,
     pub name: String,
-    pub email: String,
+    /// The login email; `None` for a tenant created by an install until its login is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
     pub shop_domain: String,
     pub created_at: DateTime<Utc>,
-    /// Argon2id PHC string.
+    /// Argon2id PHC string; empty while the tenant has no login (nothing verifies against it).
     pub password_hash: String,
+}
+
+/// Where a tenant stands with the shop it names (`GET /tenants/me`'s `shop_status`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShopStatus {
+    /// Registered with the shop, not proven yet.
+    Claimed,
+    /// Proven: the tenant connected the shop (OAuth, or a token the shop accepted).
+    Connected,
+    /// Another tenant proved the shop; this one no longer holds it.
+    Released,
+}
+
+impl ShopStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShopStatus::Claimed => "claimed",
+            ShopStatus::Connected => "connected",
+            ShopStatus::Released => "released",
+        }
+    }
 }
 
 #[cfg(test)]

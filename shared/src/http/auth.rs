@@ -13,7 +13,8 @@ use crate::auth::{self, Registration};
 use crate::deps::Accounts;
 use crate::domain::{Email, Password, ShopDomain, Tenant, TenantId, TenantName};
 
-fn tenant_json(t: &Tenant) -> Value {
+/// A tenant as answers show it.
+pub(crate) fn tenant_json(t: &Tenant) -> Value {
     json!({
         "id": t.id.to_string(),
         "name": t.name,
@@ -81,5 +82,8 @@ pub async fn me(State(a): State<Accounts>, tenant: TenantId) -> Result<Json<Valu
     let t = auth::load_tenant(a.store.as_ref(), tenant)
         .await?
         .ok_or_else(ApiError::unauthorized)?;
-    Ok(Json(json!({ "tenant": tenant_json(&t) })))
+    let status = crate::install::shop_status(a.store.as_ref(), &t).await?;
+    let mut json = tenant_json(&t);
+    json["shop_status"] = json!(status.as_str());
+    Ok(Json(json!({ "tenant": json })))
 }

@@ -8,6 +8,7 @@ use http::{HeaderValue, StatusCode, header};
 use crate::auth::AuthError;
 use crate::dashboard::DashboardError;
 use crate::domain::FieldError;
+use crate::install::InstallError;
 use crate::store::StoreError;
 
 /// Every error a handler can return.
@@ -38,6 +39,9 @@ pub enum ApiError {
     Store(#[from] StoreError),
     #[error("internal failure: {0}")]
     Internal(&'static str),
+    /// A browser step of the install that failed: `302` to the page, the code in the fragment.
+    #[error("redirected with {code}")]
+    RedirectToPage { code: &'static str },
 }
 
 impl ApiError {
@@ -91,6 +95,11 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 "The service is busy; retry shortly.".into(),
+            ),
+            ApiError::RedirectToPage { code } => (
+                StatusCode::FOUND,
+                code,
+                "The install did not finish.".into(),
             ),
             ApiError::Store(_) | ApiError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -150,9 +159,54 @@ impl From<AuthError> for ApiError {
     }
 }
 
+impl From<InstallError> for ApiError {
+    fn from(e: InstallError) -> ApiError {
+        match e {
+            InstallError::BadHmac => ApiError::Unauthorized {
+                code: "invalid_hmac",
+                message: "The request's hmac is missing or wrong.",
+            },
+            InstallError::InvalidShop => ApiError::bad_request(
+                "invalid_shop_domain",
+                "shop must look like your-shop.myshopify.com",
+            ),
+            InstallError::InvalidState => ApiError::bad_request(
+                "invalid_state",
+                "This install link is unknown, used, expired or for another shop; start again.",
+            ),
+            InstallError::InvalidCode => ApiError::bad_request(
+                "invalid_code",
+                "Shopify refused the authorization code; start the install again.",
+            ),
+            InstallError::MissingScopes => ApiError::RedirectToPage {
+                code: "missing_scopes",
+            },
+            InstallError::Unreachable(_) => ApiError::BadGateway {
+                code: "shopify_unreachable",
+                message: "Shopify could not be reached; try again shortly.".into(),
+            },
+            InstallError::InvalidSigninCode => ApiError::Unauthorized {
+                code: "invalid_signin_code",
+                message: "This sign-in code is unknown, used or expired.",
+            },
+            InstallError::LoginAlreadySet => ApiError::Conflict {
+                code: "login_already_set",
+                message: "This account already has a login.".into(),
+            },
+            InstallError::Auth(a) => a.into(),
+            InstallError::Sync(s) => s.into(),
+            InstallError::Store(s) => ApiError::Store(s),
+            InstallError::Internal(what) => ApiError::Internal(what),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, message) = self.parts();
+        if let ApiError::RedirectToPage { code } = self {
+            return redirect(&format!("/#error={code}"));
+        }
         if status.is_server_error() {
             tracing::error!(error = %chain(&self), code, "request failed");
         }
@@ -167,6 +221,15 @@ impl IntoResponse for ApiError {
         }
         res
     }
+}
+
+/// `302 Found` to `location`.
+pub fn redirect(location: &str) -> Response {
+    let mut res = StatusCode::FOUND.into_response();
+    if let Ok(v) = HeaderValue::from_str(location) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    res
 }
 
 /// The error and its sources on one line, for the log.

@@ -81,3 +81,9 @@ impl FromRef<SyncRequests> for Accounts {
         s.accounts.clone()
     }
 }
+
+impl FromRef<crate::deps::InstallStart> for Accounts {
+    fn from_ref(s: &crate::deps::InstallStart) -> Accounts {
+        s.accounts.clone()
+    }
+}

@@ -6,6 +6,7 @@ pub mod body;
 pub mod dashboard;
 pub mod error;
 pub mod extract;
+pub mod install;
 pub mod pages;
 pub mod sync;
 pub mod webhooks;

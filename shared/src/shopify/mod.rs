@@ -2,6 +2,7 @@
 //! throttling read from every response, retries with backoff on 5xx and network errors, and the
 //! mapping of GraphQL nodes to the same changes webhooks produce.
 
+pub mod oauth;
 pub mod records;
 
 use std::time::Duration;

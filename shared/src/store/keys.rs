@@ -111,10 +111,16 @@ pub fn parse_tenant_partition(pk: &str) -> Option<TenantId> {
 pub enum Directory {
     /// A login email (lower-cased) → tenant. Claimed once, atomically, at registration.
     Email(String),
-    /// A shop domain → tenant. Claimed once, atomically, at registration.
+    /// A shop domain → the tenant holding it: claimed atomically at registration (or by the
+    /// install that creates a tenant), proven when the tenant connects the shop; a proof replaces
+    /// another tenant's entry (under a condition on the tenant it replaces).
     Shop(String),
     /// The SHA-256 (hex) of an API key → tenant.
     ApiKey(String),
+    /// An OAuth `state` nonce (SHA-256 hex) → its shop and tenant, single-use, with an expiry.
+    InstallState(String),
+    /// A one-time sign-in code (SHA-256 hex) → tenant, single-use, with an expiry.
+    SigninCode(String),
 }
 
 impl Directory {
@@ -123,6 +129,8 @@ impl Directory {
             Directory::Email(e) => ("EMAIL", e),
             Directory::Shop(s) => ("SHOP", s),
             Directory::ApiKey(h) => ("APIKEY", h),
+            Directory::InstallState(h) => ("STATE", h),
+            Directory::SigninCode(h) => ("SIGNIN", h),
         };
         Key::new(format!("{DIRECTORY}{kind}#{value}"), kind)
     }
@@ -137,6 +145,8 @@ impl Directory {
             "EMAIL" => Some(Directory::Email(value.to_owned())),
             "SHOP" => Some(Directory::Shop(value.to_owned())),
             "APIKEY" => Some(Directory::ApiKey(value.to_owned())),
+            "STATE" => Some(Directory::InstallState(value.to_owned())),
+            "SIGNIN" => Some(Directory::SigninCode(value.to_owned())),
             _ => None,
         }
     }
@@ -288,8 +298,14 @@ mod tests {
         }
 
         #[test]
-        fn directory_keys_round_trip(v in "[a-z0-9@._-]{1,40}", kind in 0u8..3) {
-            let d = match kind { 0 => Directory::Email(v), 1 => Directory::Shop(v), _ => Directory::ApiKey(v) };
+        fn directory_keys_round_trip(v in "[a-z0-9@._-]{1,40}", kind in 0u8..5) {
+            let d = match kind {
+                0 => Directory::Email(v),
+                1 => Directory::Shop(v),
+                2 => Directory::ApiKey(v),
+                3 => Directory::InstallState(v),
+                _ => Directory::SigninCode(v),
+            };
             prop_assert_eq!(Directory::parse(&d.key()), Some(d));
         }
 

@@ -1,17 +1,20 @@
-//! Connecting a shop: the token checked with Shopify and kept in the vault, the shop listed for the
-//! scheduler; disconnecting destroys the token and unlists it.
+//! Connecting a shop: the token checked with Shopify and kept in the vault, the tenant's claim on
+//! the shop proven (releasing any other tenant's), the shop listed for the scheduler;
+//! disconnecting destroys the token and unlists it.
 
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
 use super::state::SyncState;
+use super::vault::ShopTokens;
 use super::{SyncError, TokenVault};
 use crate::deps::ShopifyApi;
 use crate::domain::{ShopDomain, TenantId};
-use crate::shopify::{ShopifyError, shop_info};
-use crate::store::Store;
+use crate::shopify::{ShopInfo, ShopifyError, shop_info};
 use crate::store::items::sync::ConnectionRecord;
-use crate::store::keys::TenantItem;
+use crate::store::items::tenant::DirectoryEntry;
+use crate::store::keys::{Directory, TenantItem};
+use crate::store::{Store, StoreError, WriteOp};
 
 /// A connected shop, as `PUT /tenants/me/shopify` answers it.
 #[derive(Clone, Debug)]
@@ -41,21 +44,94 @@ pub async fn connect(
         Err(ShopifyError::Unauthorized { .. }) => return Err(SyncError::Rejected),
         Err(e) => return Err(SyncError::Unreachable(e)),
     };
-    vault.put(tenant, &token).await?;
+    let scopes = info.scopes.clone();
+    link(
+        store,
+        now,
+        vault,
+        tenant,
+        &shop,
+        &ShopTokens::access_only(token),
+        info,
+        Vec::new(),
+    )
+    .await?;
+    Ok(Connection {
+        shop_domain: shop.as_str().to_owned(),
+        scopes,
+    })
+}
+
+/// How often a proof is retried when the shop's entry changed between its read and the write.
+const PROOF_ATTEMPTS: usize = 3;
+
+/// Connects `tenant` to `shop` with tokens the shop accepted (`info` was read with them): keeps
+/// them in the vault, then in one atomic batch with `extra` (a new tenant's profile, a sign-in
+/// code...) proves the tenant's claim on the shop (replacing another tenant's entry, whose
+/// connection is unlisted: it no longer holds the shop, its data stays its own) and lists the shop
+/// for the scheduler.
+#[allow(clippy::too_many_arguments)]
+pub async fn link(
+    store: &dyn Store,
+    now: DateTime<Utc>,
+    vault: &dyn TokenVault,
+    tenant: TenantId,
+    shop: &ShopDomain,
+    tokens: &ShopTokens,
+    info: ShopInfo,
+    extra: Vec<WriteOp>,
+) -> Result<(), SyncError> {
+    vault.put(tenant, &tokens.encode()).await?;
     let record = ConnectionRecord {
         shop_domain: shop.as_str().to_owned(),
         connected: true,
-        scopes: info.scopes.clone(),
+        scopes: info.scopes,
         iana_timezone: info.iana_timezone,
         currency: info.currency,
     };
-    store.write(vec![record.put(tenant, now)]).await?;
-    SyncState::reauthorized(store, tenant).await?;
-    tracing::info!(%tenant, "shop connected");
-    Ok(Connection {
-        shop_domain: record.shop_domain,
-        scopes: info.scopes,
-    })
+    let entry_key = Directory::Shop(shop.as_str().to_owned());
+    for _ in 0..PROOF_ATTEMPTS {
+        let held = match store.get(&entry_key.key()).await? {
+            Some(item) => DirectoryEntry::from_item(&item),
+            None => None,
+        };
+        let mut ops = extra.clone();
+        let proof = DirectoryEntry {
+            tenant,
+            // A secret the merchant set for admin-created webhooks is this tenant's to keep.
+            webhook_secret: held
+                .as_ref()
+                .filter(|h| h.tenant == tenant)
+                .and_then(|h| h.webhook_secret.clone()),
+            proven: true,
+        };
+        let proof_at = ops.len();
+        ops.push(proof.replace(&entry_key, held.as_ref().map(|h| h.tenant)));
+        if let Some(released) = held.as_ref().map(|h| h.tenant).filter(|t| *t != tenant)
+            && store
+                .get(&TenantItem::Connection.key(released))
+                .await?
+                .is_some()
+        {
+            ops.push(ConnectionRecord::disconnect(released, now));
+        }
+        ops.push(record.put(tenant, now));
+        match store.write(ops).await {
+            Ok(()) => {
+                if let Some(released) = held.map(|h| h.tenant).filter(|t| *t != tenant) {
+                    tracing::info!(%tenant, %released, "shop proven; another claim released");
+                }
+                SyncState::reauthorized(store, tenant).await?;
+                tracing::info!(%tenant, "shop connected");
+                return Ok(());
+            }
+            Err(StoreError::ConditionFailed { index }) if index == proof_at => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(SyncError::Store(StoreError::ConditionFailed {
+        index: extra.len(),
+    }))
 }
 
 /// Destroys the token and unlists the shop; its data stays.

@@ -52,7 +52,12 @@ pub async fn run(
         SyncState::finish(store, now(), tenant, End::Idle(Some(why))).await?;
         return Ok(RunOutcome::Skipped);
     };
-    let Some(token) = deps.vault.get(tenant).await? else {
+    let Some(token) = deps
+        .vault
+        .get(tenant)
+        .await?
+        .map(|kept| super::vault::ShopTokens::decode(&kept).access_token)
+    else {
         let why = "no access token is stored; connect the shop again".to_owned();
         SyncState::finish(store, now(), tenant, End::NeedsReauth(why)).await?;
         return Ok(RunOutcome::NeedsReauth);

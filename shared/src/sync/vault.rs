@@ -29,6 +29,70 @@ pub enum VaultError {
     Store(#[from] StoreError),
 }
 
+/// What the vault keeps for a shop: its access token and, for an expiring offline token (OAuth),
+/// the refresh token and both expiries. A token without a refresh token (`PUT /tenants/me/shopify`)
+/// is kept as the bare token, as before; a pair as one JSON document, so both are replaced
+/// together.
+#[derive(Clone, Debug)]
+pub struct ShopTokens {
+    pub access_token: SecretString,
+    pub refresh_token: Option<SecretString>,
+    /// When the access token expires (`None`: it does not).
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub refresh_token_expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredPair {
+    access_token: String,
+    refresh_token: String,
+    #[serde(default)]
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(default)]
+    refresh_token_expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl ShopTokens {
+    /// A token that does not expire and cannot be refreshed.
+    pub fn access_only(token: SecretString) -> ShopTokens {
+        ShopTokens {
+            access_token: token,
+            refresh_token: None,
+            expires_at: None,
+            refresh_token_expires_at: None,
+        }
+    }
+
+    /// The secret the vault keeps.
+    pub fn encode(&self) -> SecretString {
+        let Some(refresh) = &self.refresh_token else {
+            return self.access_token.clone();
+        };
+        let pair = StoredPair {
+            access_token: self.access_token.expose_secret().to_owned(),
+            refresh_token: refresh.expose_secret().to_owned(),
+            expires_at: self.expires_at,
+            refresh_token_expires_at: self.refresh_token_expires_at,
+        };
+        // Serializing strings and timestamps cannot fail.
+        SecretString::from(serde_json::to_string(&pair).unwrap_or_default())
+    }
+
+    /// What a kept secret holds: a pair, or a bare access token.
+    pub fn decode(secret: &SecretString) -> ShopTokens {
+        let text = secret.expose_secret();
+        match serde_json::from_str::<StoredPair>(text) {
+            Ok(p) if text.starts_with('{') => ShopTokens {
+                access_token: SecretString::from(p.access_token),
+                refresh_token: Some(SecretString::from(p.refresh_token)),
+                expires_at: p.expires_at,
+                refresh_token_expires_at: p.refresh_token_expires_at,
+            },
+            _ => ShopTokens::access_only(secret.clone()),
+        }
+    }
+}
+
 /// Keeps one token per tenant.
 #[async_trait::async_trait]
 pub trait TokenVault: Send + Sync {
@@ -257,6 +321,32 @@ impl TokenVault for LocalVault {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_token_pair_round_trips_and_a_bare_token_stays_bare() {
+        let bare = SecretString::from("shpat_abc");
+        let t = ShopTokens::decode(&ShopTokens::access_only(bare.clone()).encode());
+        assert_eq!(t.access_token.expose_secret(), "shpat_abc");
+        assert!(t.refresh_token.is_none());
+        let at = chrono::DateTime::from_timestamp(1_900_000_000, 0);
+        let pair = ShopTokens {
+            access_token: SecretString::from("shpua_1"),
+            refresh_token: Some(SecretString::from("shprt_1")),
+            expires_at: at,
+            refresh_token_expires_at: at,
+        };
+        let back = ShopTokens::decode(&pair.encode());
+        assert_eq!(back.access_token.expose_secret(), "shpua_1");
+        assert_eq!(
+            back.refresh_token
+                .as_ref()
+                .map(|r| r.expose_secret().to_owned())
+                .as_deref(),
+            Some("shprt_1")
+        );
+        assert_eq!(back.expires_at, at);
+        assert!(!format!("{back:?}").contains("shpua_1"));
+    }
+
     use super::*;
     use crate::store::embedded::EmbeddedStore;
 

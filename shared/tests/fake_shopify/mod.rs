@@ -38,6 +38,13 @@
 //!   (injected 5xx, both endpoints), `unauthorized()`, `pages_served(kind)`, `records_served(kind)`
 //!   (nodes in connection pages), `bulk_operations_started()`, `downloads()`, `available()` (the
 //!   bucket now), `current_bulk_status()`, `finish_bulk()` (completes the running operation now).
+//! - OAuth (`oauth.rs`): the authorize step is only a URL, so `approve()` stands for the merchant
+//!   approving it and returns a fresh single-use code; `POST /admin/oauth/access_token` exchanges a
+//!   code (`expiring=1`: an expiring offline token, `scope` = `config.scopes`) or a refresh token
+//!   (`grant_type=refresh_token`: both tokens rotate, a used refresh token is refused); the new
+//!   access token is the one the Admin API accepts from then on. `expect_client(id, secret)` makes
+//!   it refuse other client credentials; `token_exchanges()` counts successful exchanges; `fail_next`
+//!   applies to it too.
 //!
 //! # What it understands
 //!
@@ -97,6 +104,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 mod gql;
+mod oauth;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -276,10 +284,12 @@ impl FakeShopify {
             fail_next_bulk: None,
             bulk: Vec::new(),
             stats: Stats::default(),
+            oauth: oauth::OAuthState::default(),
         }));
         let app = Router::new()
             .route("/admin/api/{version}/graphql.json", post(graphql))
             .route("/bulk/{file}", get(download))
+            .route("/admin/oauth/access_token", post(oauth::access_token))
             .with_state(inner.clone());
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -834,6 +844,7 @@ struct Inner {
     fail_next_bulk: Option<String>,
     bulk: Vec<BulkOp>,
     stats: Stats,
+    oauth: oauth::OAuthState,
 }
 
 #[derive(Clone, Copy, PartialEq)]

@@ -6,6 +6,7 @@
 
 pub mod aggregates;
 pub mod events;
+pub mod install;
 pub mod resources;
 pub mod sync;
 pub mod tenant;

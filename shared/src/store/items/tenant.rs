@@ -1,10 +1,15 @@
 //! Tenant records: the profile, and the directory entries (email, shop, API key) that find a tenant.
 
-use super::{keyed, put_opt, text};
+use super::{flag, keyed, put_opt, text};
 use crate::domain::{Tenant, TenantId};
 use crate::store::codec;
 use crate::store::keys::{Directory, TenantItem};
-use crate::store::{Attr, Item, PK, SK, StoreError};
+use crate::store::{Attr, Cmp, Condition, Item, PK, SK, StoreError, WriteOp};
+
+const TENANT: &str = "tenant";
+const PROVEN: &str = "proven";
+const WEBHOOK_SECRET: &str = "webhook_secret";
+const EMAIL: &str = "email";
 
 /// The tenant's profile as its item (the record's fields, through `serde_dynamo`).
 pub fn profile_to_item(tenant: &Tenant) -> Result<Item, StoreError> {
@@ -27,6 +32,8 @@ pub struct DirectoryEntry {
     /// Shop entries only, and only when the merchant created webhooks in the admin: the secret
     /// Shopify signs those with. Set outside registration; never written here when absent.
     pub webhook_secret: Option<String>,
+    /// Shop entries only: the tenant proved it controls the shop (it connected it).
+    pub proven: bool,
 }
 
 impl DirectoryEntry {
@@ -35,26 +42,63 @@ impl DirectoryEntry {
         DirectoryEntry {
             tenant,
             webhook_secret: None,
+            proven: false,
+        }
+    }
+
+    /// Writes this entry at `entry` in place of what was read there: nothing (`replaced` is
+    /// `None`) or an entry of tenant `replaced`. A concurrent change fails the batch.
+    pub fn replace(&self, entry: &Directory, replaced: Option<TenantId>) -> WriteOp {
+        let condition = match replaced {
+            None => Condition::NotExists,
+            Some(t) => Condition::compare(TENANT, Cmp::Eq, t.get()),
+        };
+        WriteOp::Put {
+            item: self.to_item(entry),
+            condition: Some(condition),
         }
     }
 
     /// The item at `entry`'s key.
     pub fn to_item(&self, entry: &Directory) -> Item {
         let mut item = keyed(&entry.key());
-        item.insert("tenant".into(), Attr::from(self.tenant.get()));
-        put_opt(&mut item, "webhook_secret", self.webhook_secret.clone());
+        item.insert(TENANT.into(), Attr::from(self.tenant.get()));
+        put_opt(&mut item, WEBHOOK_SECRET, self.webhook_secret.clone());
+        if self.proven {
+            item.insert(PROVEN.into(), Attr::Bool(true));
+        }
         item
     }
 
     /// The entry an item holds; `None` if it names no tenant.
     pub fn from_item(item: &Item) -> Option<DirectoryEntry> {
         // Absent or not a number: no tenant (a missing number must not read as tenant 0).
-        let tenant = u64::try_from(item.get("tenant").and_then(Attr::as_n)?).ok()?;
+        let tenant = u64::try_from(item.get(TENANT).and_then(Attr::as_n)?).ok()?;
         Some(DirectoryEntry {
             tenant: TenantId::new(tenant),
-            webhook_secret: text(item, "webhook_secret"),
+            webhook_secret: text(item, WEBHOOK_SECRET),
+            proven: flag(item, PROVEN),
         })
     }
+}
+
+/// Creates a tenant's profile (only if its id is new).
+pub fn create_profile(tenant: &Tenant) -> Result<WriteOp, StoreError> {
+    Ok(WriteOp::Put {
+        item: profile_to_item(tenant)?,
+        condition: Some(Condition::NotExists),
+    })
+}
+
+/// Sets the login of a tenant that has none: the profile is replaced only while it has no email.
+pub fn set_login(tenant: &Tenant) -> Result<WriteOp, StoreError> {
+    Ok(WriteOp::Put {
+        item: profile_to_item(tenant)?,
+        condition: Some(Condition::And(vec![
+            Condition::Exists,
+            Condition::AttrNotExists(EMAIL.into()),
+        ])),
+    })
 }
 
 #[cfg(test)]
@@ -69,6 +113,7 @@ mod tests {
         fn any_directory_entry_round_trips_through_its_item(
             t in any::<u64>(),
             secret in proptest::option::of("[ -~]{1,64}"),
+            proven in any::<bool>(),
             value in "[a-z0-9@._-]{1,40}",
             kind in 0u8..3,
         ) {
@@ -77,7 +122,7 @@ mod tests {
                 1 => Directory::Shop(value),
                 _ => Directory::ApiKey(value),
             };
-            let record = DirectoryEntry { tenant: TenantId::new(t), webhook_secret: secret };
+            let record = DirectoryEntry { tenant: TenantId::new(t), webhook_secret: secret, proven };
             let item = record.to_item(&entry);
             prop_assert_eq!(Key::of(&item), Some(entry.key()));
             prop_assert_eq!(DirectoryEntry::from_item(&item), Some(record));
@@ -99,7 +144,7 @@ mod tests {
         let tenant = Tenant {
             id: TenantId::new(u64::MAX),
             name: "Snow Devil".into(),
-            email: "owner@snowdevil.example".into(),
+            email: Some("owner@snowdevil.example".into()),
             shop_domain: "snowdevil.myshopify.com".into(),
             created_at: Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap(),
             password_hash: "$argon2id$v=19$...".into(),
