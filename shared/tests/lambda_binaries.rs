@@ -119,6 +119,14 @@ const SCENARIOS: &[(&str, Given, Option<u16>)] = &[
     ("sync-status", Given::Synced, Some(200)),
     ("sync-scheduler", Given::Connected, None),
     ("sync-shop", Given::Requested, None),
+    ("shopify-install-start", Given::Registered, Some(200)),
+    // Signed with the app secret: redirected to the authorize URL.
+    ("shopify-install", Given::Empty, Some(302)),
+    // Signed, but with a state this service never issued.
+    ("shopify-callback", Given::Registered, Some(400)),
+    ("auth-signin-code", Given::Registered, Some(401)),
+    // The registered merchant has a login already.
+    ("tenants-me-login", Given::Registered, Some(409)),
 ];
 
 /// How long a binary may take from spawn to its first `GET /next`.
@@ -515,6 +523,9 @@ impl Scene {
                 "SHOPIFY_API_SECRET_ID" => world.shopify_secret_id.clone(),
                 "EVENT_BUS_NAME" => world.bus.clone(),
                 "TOKEN_SECRET_PREFIX" => self.token_prefix.clone(),
+                // What the in-process app uses when they are unset, so both answer alike.
+                "SHOPIFY_API_KEY" => shared::config::LOCAL_CLIENT_ID.to_owned(),
+                "APP_URL" => shared::config::LOCAL_APP_URL.to_owned(),
                 _ => literal.clone().unwrap_or_else(|| {
                     panic!("{}: template variable {k} has no local stand-in", f.name)
                 }),
@@ -533,6 +544,9 @@ const TEMPLATE_SETTINGS: &[&str] = &[
     "SHOPIFY_API_SECRET_ID",
     "EVENT_BUS_NAME",
     "TOKEN_SECRET_PREFIX",
+    "SHOPIFY_API_KEY",
+    "APP_URL",
+    "SHOPIFY_SCOPES",
     "RUST_LOG",
 ];
 
@@ -663,6 +677,12 @@ fn comparable(v: &Value) -> Value {
                 || (k == "id" && parent == Some("tenant"))
         });
         match v {
+            // The install's state is minted per request: everything else in the URL compares.
+            Value::String(url) if key == Some("authorize_url") => {
+                let (head, rest) = url.split_once("state=").unwrap_or((url, ""));
+                let tail = rest.split_once('&').map_or("", |(_, t)| t);
+                Value::String(format!("{head}state=<state>&{tail}"))
+            }
             _ if volatile => Value::String(format!(
                 "<{}>",
                 match v {
