@@ -677,9 +677,11 @@ fn comparable(v: &Value) -> Value {
                 || (k == "id" && parent == Some("tenant"))
         });
         match v {
-            // The install's state is minted per request: everything else in the URL compares.
+            // The install's state is minted per request and each scene has its own fake shop:
+            // everything else in the URL compares.
             Value::String(url) if key == Some("authorize_url") => {
-                let (head, rest) = url.split_once("state=").unwrap_or((url, ""));
+                let path = url.find("/admin/").map_or(url.as_str(), |i| &url[i..]);
+                let (head, rest) = path.split_once("state=").unwrap_or((path, ""));
                 let tail = rest.split_once('&').map_or("", |(_, t)| t);
                 Value::String(format!("{head}state=<state>&{tail}"))
             }
