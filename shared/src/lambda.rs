@@ -143,6 +143,7 @@ pub async fn webhooks_eventbridge(deps: &StoreClock, event: &Value) -> Result<Va
             let code = match &e {
                 IngestError::UnknownShop => "unknown_shop",
                 IngestError::BadRequest { code, .. } => code,
+                IngestError::ItemTooLarge => "item_too_large",
                 _ => "rejected",
             };
             tracing::warn!(error = %e, code, "rejected EventBridge webhook event");

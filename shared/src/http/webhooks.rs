@@ -23,6 +23,7 @@ impl From<IngestError> for ApiError {
             },
             IngestError::UnknownShop => ApiError::UnknownShop,
             IngestError::BadRequest { code, message } => ApiError::BadRequest { code, message },
+            IngestError::ItemTooLarge => ApiError::ItemTooLarge,
             IngestError::Store(s) => ApiError::Store(s),
             IngestError::Secret(_) => ApiError::Internal("webhook secret unavailable"),
         }

@@ -17,12 +17,17 @@ use crate::domain::{ShopDomain, TenantId};
 use crate::store::items::tenant::DirectoryEntry;
 use crate::store::keys::Directory;
 use crate::store::{Store, StoreError};
-pub use apply::{Change, Outcome, apply};
+pub use apply::{Change, EventRef, Outcome, apply};
 use payload::PayloadError;
 pub use topic::{Family, Topic};
 
 /// The largest webhook body accepted (Shopify's bodies are far smaller; this is the contract's floor).
 pub const MAX_WEBHOOK_BODY: usize = 5 * 1024 * 1024;
+
+/// The longest event id stored (characters, as the contract counts them). Header values are read
+/// as visible ASCII, so its record's sort key (`EVENT#<topic>#<id>`) stays far within the store's
+/// 1,024-byte limit.
+pub const MAX_EVENT_ID_CHARS: usize = 256;
 
 /// Why a delivery was refused, in the contract's order of checks.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +40,10 @@ pub enum IngestError {
     UnknownShop,
     #[error("{message}")]
     BadRequest { code: &'static str, message: String },
+    /// The delivery can never be stored (an item past the store's limits): a 4xx, so Shopify does
+    /// not retry it for hours. Nothing was written.
+    #[error("the delivery would exceed the store's item size limit")]
+    ItemTooLarge,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("webhook secret unavailable")]
@@ -149,9 +158,22 @@ async fn ingest(
         }
     };
     let span = tracing::info_span!("apply", %tenant, topic = topic.as_str(), event_id = %event_id);
-    let outcome = apply(store, now, tenant, Some(&event_id), &change)
+    let event = EventRef {
+        topic,
+        id: &event_id,
+    };
+    let outcome = match apply(store, now, tenant, Some(event), &change)
         .instrument(span.clone())
-        .await?;
+        .await
+    {
+        Ok(o) => o,
+        // The batch was refused whole before anything was written: a retry could never succeed.
+        Err(StoreError::ItemTooLarge) => {
+            span.in_scope(|| tracing::warn!("webhook refused: item too large"));
+            return Err(IngestError::ItemTooLarge);
+        }
+        Err(e) => return Err(e.into()),
+    };
     span.in_scope(|| tracing::info!(result = outcome.as_str(), "webhook"));
     Ok(outcome)
 }
@@ -206,6 +228,12 @@ pub fn parse_delivery(
                 .finalize();
             d.iter().map(|b| format!("{b:02x}")).collect()
         });
+    if event_id.chars().count() > MAX_EVENT_ID_CHARS {
+        return Err(IngestError::BadRequest {
+            code: "event_id_too_long",
+            message: format!("X-Shopify-Event-Id is over {MAX_EVENT_ID_CHARS} characters"),
+        });
+    }
     // A delete carries only the id: it is ordered by when Shopify triggered it.
     let deleted_at = verify::header(headers, "triggered-at")
         .and_then(|t| DateTime::parse_from_rfc3339(t).ok())

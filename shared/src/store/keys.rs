@@ -33,8 +33,12 @@ pub enum TenantItem {
     Order(ShopifyId),
     Customer(ShopifyId),
     Product(ShopifyId),
-    /// An applied delivery (idempotency record, with TTL).
-    Event(String),
+    /// An applied delivery (idempotency record, with TTL): one per topic and event id, since one
+    /// merchant action sends several topics under one event id.
+    Event {
+        topic: String,
+        id: String,
+    },
     /// The shop connection (Admin API access), listed in gsi2 while connected.
     Connection,
     /// The sync's state, watermarks and checkpoint.
@@ -53,7 +57,7 @@ impl TenantItem {
             TenantItem::Order(id) => format!("ORDER#{:020}", id.get()),
             TenantItem::Customer(id) => format!("CUST#{:020}", id.get()),
             TenantItem::Product(id) => format!("PROD#{:020}", id.get()),
-            TenantItem::Event(e) => format!("EVENT#{e}"),
+            TenantItem::Event { topic, id } => format!("EVENT#{topic}#{id}"),
             TenantItem::Connection => "CONNECTION".into(),
             TenantItem::SyncState => "SYNC".into(),
             TenantItem::ShopifyToken => "SHOPIFY_TOKEN".into(),
@@ -82,7 +86,15 @@ impl TenantItem {
             Some(("ORDER", s)) => id(s).map(TenantItem::Order),
             Some(("CUST", s)) => id(s).map(TenantItem::Customer),
             Some(("PROD", s)) => id(s).map(TenantItem::Product),
-            Some(("EVENT", e)) if !e.is_empty() => Some(TenantItem::Event(e.to_owned())),
+            Some(("EVENT", e)) => match e.split_once('#') {
+                Some((topic, id)) if !topic.is_empty() && !id.is_empty() => {
+                    Some(TenantItem::Event {
+                        topic: topic.to_owned(),
+                        id: id.to_owned(),
+                    })
+                }
+                _ => None,
+            },
             _ => None,
         }
     }
@@ -228,7 +240,8 @@ mod tests {
             id.clone().prop_map(TenantItem::Order),
             id.clone().prop_map(TenantItem::Customer),
             id.prop_map(TenantItem::Product),
-            "[A-Za-z0-9:_.-]{1,64}".prop_map(TenantItem::Event),
+            ("[a-z_]{1,20}/[a-z_]{1,20}", "[A-Za-z0-9:_#/.-]{1,64}")
+                .prop_map(|(topic, id)| TenantItem::Event { topic, id }),
         ]
     }
 
@@ -291,6 +304,15 @@ mod tests {
         fn directory_keys_round_trip(v in "[a-z0-9@._-]{1,40}", kind in 0u8..3) {
             let d = match kind { 0 => Directory::Email(v), 1 => Directory::Shop(v), _ => Directory::ApiKey(v) };
             prop_assert_eq!(Directory::parse(&d.key()), Some(d));
+        }
+
+        #[test]
+        fn one_event_id_under_two_topics_is_two_records_and_two_ids_under_one_topic_too(
+            t1 in "[a-z_]{1,20}/[a-z_]{1,20}", t2 in "[a-z_]{1,20}/[a-z_]{1,20}",
+            e1 in "[A-Za-z0-9:_#.-]{1,64}", e2 in "[A-Za-z0-9:_#.-]{1,64}",
+        ) {
+            let key = |topic: &str, id: &str| TenantItem::Event { topic: topic.into(), id: id.into() }.key(TenantId::new(1));
+            prop_assert_eq!(key(&t1, &e1) == key(&t2, &e2), t1 == t2 && e1 == e2);
         }
 
         #[test]
