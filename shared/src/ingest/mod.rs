@@ -2,6 +2,7 @@
 //! exactly-once apply shared with the sync.
 
 pub mod apply;
+pub mod lifecycle;
 pub mod payload;
 pub mod topic;
 pub mod verify;
@@ -17,6 +18,7 @@ use crate::domain::{ShopDomain, TenantId};
 use crate::store::items::tenant::DirectoryEntry;
 use crate::store::keys::Directory;
 use crate::store::{Store, StoreError};
+use crate::sync::TokenVault;
 pub use apply::{Change, EventRef, Outcome, apply};
 use payload::PayloadError;
 pub use topic::{Family, Topic};
@@ -48,6 +50,17 @@ pub enum IngestError {
     Store(#[from] StoreError),
     #[error("webhook secret unavailable")]
     Secret(#[source] crate::secrets::SecretError),
+    #[error("token vault unavailable")]
+    Vault(#[source] crate::sync::VaultError),
+}
+
+impl From<lifecycle::LifecycleError> for IngestError {
+    fn from(e: lifecycle::LifecycleError) -> IngestError {
+        match e {
+            lifecycle::LifecycleError::Store(s) => IngestError::Store(s),
+            lifecycle::LifecycleError::Vault(v) => IngestError::Vault(v),
+        }
+    }
 }
 
 impl From<PayloadError> for IngestError {
@@ -88,6 +101,7 @@ pub async fn find_shop(store: &dyn Store, domain: &str) -> Result<Option<ShopEnt
 pub async fn receive(
     store: &dyn Store,
     now: DateTime<Utc>,
+    vault: &dyn TokenVault,
     app_secret: &AppSecret,
     family: Option<Family>,
     headers: &HeaderMap,
@@ -119,13 +133,14 @@ pub async fn receive(
         return Err(IngestError::BadSignature);
     }
     let shop = shop.ok_or(IngestError::UnknownShop)?;
-    ingest(store, now, shop.tenant, family, headers, body).await
+    ingest(store, now, vault, shop.tenant, family, headers, body).await
 }
 
 /// A delivery from a trusted source (Shopify's EventBridge partner source): no HMAC.
 pub async fn receive_trusted(
     store: &dyn Store,
     now: DateTime<Utc>,
+    vault: &dyn TokenVault,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Outcome, IngestError> {
@@ -133,12 +148,13 @@ pub async fn receive_trusted(
     let shop = find_shop(store, domain)
         .await?
         .ok_or(IngestError::UnknownShop)?;
-    ingest(store, now, shop.tenant, None, headers, body).await
+    ingest(store, now, vault, shop.tenant, None, headers, body).await
 }
 
 async fn ingest(
     store: &dyn Store,
     now: DateTime<Utc>,
+    vault: &dyn TokenVault,
     tenant: TenantId,
     family: Option<Family>,
     headers: &HeaderMap,
@@ -150,9 +166,16 @@ async fn ingest(
             event_id,
             change,
         } => (topic, event_id, change),
-        Parsed::Acknowledge(topic) => {
-            // Compliance and lifecycle topics that hold nothing to apply here: acknowledged so
-            // Shopify stops retrying, acted on by the connection lifecycle (docs/operations.md).
+        Parsed::Lifecycle(Topic::AppUninstalled) => {
+            lifecycle::uninstalled(store, now, vault, tenant).await?;
+            return Ok(Outcome::Applied);
+        }
+        Parsed::Lifecycle(Topic::ShopRedact) => {
+            lifecycle::redact_shop(store, vault, tenant).await?;
+            return Ok(Outcome::Applied);
+        }
+        Parsed::Lifecycle(topic) => {
+            // Nothing to do yet (customers/data_request): acknowledged so Shopify stops retrying.
             tracing::info!(%tenant, topic = topic.as_str(), "compliance webhook received");
             return Ok(Outcome::Applied);
         }
@@ -188,8 +211,8 @@ pub enum Parsed {
         event_id: String,
         change: Change,
     },
-    /// A valid delivery of a topic with nothing to apply.
-    Acknowledge(Topic),
+    /// A valid delivery of a lifecycle or shop-wide compliance topic (no resource to apply).
+    Lifecycle(Topic),
 }
 
 /// Parses a delivery (topic, event id, body) without touching storage: the handler's CPU work
@@ -271,7 +294,7 @@ pub fn parse_delivery(
         },
         Topic::CustomersDataRequest | Topic::ShopRedact | Topic::AppUninstalled => {
             payload::parse_any_object(body)?;
-            return Ok(Parsed::Acknowledge(topic));
+            return Ok(Parsed::Lifecycle(topic));
         }
     };
     Ok(Parsed::Change {

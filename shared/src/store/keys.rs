@@ -105,6 +105,23 @@ impl TenantItem {
     }
 }
 
+/// The sort-key prefixes of the shop's many-item data in a tenant partition (what `shop/redact`
+/// queries and erases page by page): day rollups, orders, customers, products, applied events.
+pub fn shop_data_prefixes() -> [&'static str; 5] {
+    ["DAY#", "ORDER#", "CUST#", "PROD#", "EVENT#"]
+}
+
+/// The shop's single items in a tenant partition (erased by key): totals, connection, sync state,
+/// the embedded store's sealed token.
+pub fn shop_data_singletons() -> [TenantItem; 4] {
+    [
+        TenantItem::Totals,
+        TenantItem::Connection,
+        TenantItem::SyncState,
+        TenantItem::ShopifyToken,
+    ]
+}
+
 /// The day rollups from `from` to `to` inclusive.
 pub fn day_range(from: NaiveDate, to: NaiveDate) -> SortRange {
     SortRange::Between(
@@ -313,6 +330,18 @@ mod tests {
         ) {
             let key = |topic: &str, id: &str| TenantItem::Event { topic: topic.into(), id: id.into() }.key(TenantId::new(1));
             prop_assert_eq!(key(&t1, &e1) == key(&t2, &e2), t1 == t2 && e1 == e2);
+        }
+
+        #[test]
+        fn every_tenant_item_but_the_profile_is_shop_data_found_by_a_prefix_or_its_key(t in any::<u64>(), item in tenant_item()) {
+            let sk = item.sort_key();
+            let by_prefix = shop_data_prefixes().iter().any(|p| sk.starts_with(p));
+            let by_key = shop_data_singletons().contains(&item);
+            prop_assert_eq!(by_prefix || by_key, item != TenantItem::Profile, "{}", sk);
+            prop_assert!(!(by_prefix && by_key));
+            // No prefix reaches the profile.
+            let profile = TenantItem::Profile.key(TenantId::new(t)).sk;
+            prop_assert!(shop_data_prefixes().iter().all(|p| !profile.starts_with(p)));
         }
 
         #[test]
