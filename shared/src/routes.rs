@@ -216,6 +216,10 @@ routes! {
         [TableWrite, Clock, SigningKey, Queue], http::sync::request;
     SyncStatus = "sync-status", GET "/sync/status", Accounts,
         [TableRead, Clock, SigningKey], http::sync::status;
+    ComplianceRequests = "compliance-requests", GET "/compliance/requests", Accounts,
+        [TableRead, Clock, SigningKey], http::compliance::requests;
+    ComplianceRequest = "compliance-request", GET "/compliance/requests/{id}", Accounts,
+        [TableRead, Clock, SigningKey], http::compliance::request;
 }
 
 /// `sync-scheduler`: on the EventBridge schedule, queue a sync of every connected shop.

@@ -440,3 +440,77 @@ async fn an_eventbridge_app_uninstalled_and_shop_redact_have_the_same_effects() 
     assert_eq!(metrics.json["orders"], 0, "{}", metrics.json);
     assert_eq!(items(&t, tid, "ORDER#").await.len(), 0);
 }
+
+#[tokio::test]
+async fn a_data_request_is_listed_and_its_export_holds_the_customer_and_their_orders_only() {
+    for t in TestApp::every_backend().await {
+        let (_, shop, token) = tenant(&t).await;
+        let order = Delivery::new("orders/create", &shop, fixture("orders-create.json"));
+        assert_eq!(t.deliver(&order).await.json["result"], "applied");
+        // Another customer's order is not in the export.
+        let other = order_with(
+            json!({"id": 42, "customer": {"id": 77, "email": "x@example.com", "updated_at": "2026-11-24T22:41:08-05:00"}}),
+        );
+        assert_eq!(
+            t.deliver(&Delivery::new("orders/create", &shop, other))
+                .await
+                .json["result"],
+            "applied"
+        );
+        let request = Delivery::new(
+            "customers/data_request",
+            &shop,
+            fixture("customers-data_request.json"),
+        );
+        let a = t.deliver(&request).await;
+        assert_eq!(a.status, StatusCode::OK, "{}: {}", t.backend(), a.json);
+        assert_eq!(a.json, json!({"result": "applied"}));
+        let mut again = Delivery::new(
+            "customers/data_request",
+            &shop,
+            fixture("customers-data_request.json"),
+        );
+        again.event_id = Some(random_hex(8));
+        assert_eq!(t.deliver(&again).await.json["result"], "duplicate");
+
+        let list = t.get_with_token("/compliance/requests", &token).await;
+        assert_eq!(list.status, StatusCode::OK, "{}", list.json);
+        let requests = list.json["requests"].as_array().unwrap();
+        assert_eq!(requests.len(), 1, "{}", list.json);
+        assert_eq!(requests[0]["id"], "9999");
+        assert_eq!(requests[0]["customer_id"], CUSTOMER.to_string());
+        assert_eq!(requests[0]["status"], "ready");
+        assert!(requests[0]["received_at"].is_string());
+
+        let export = t.get_with_token("/compliance/requests/9999", &token).await;
+        assert_eq!(export.status, StatusCode::OK, "{}", export.json);
+        assert_eq!(export.json["customer"]["id"], CUSTOMER.to_string());
+        assert!(
+            export.json["customer"]["email"].is_string(),
+            "{}",
+            export.json
+        );
+        let orders = export.json["orders"].as_array().unwrap();
+        assert_eq!(orders.len(), 1, "{}: {}", t.backend(), export.json);
+        assert_eq!(orders[0]["id"], "820982911946154508");
+        assert_eq!(export.json["checkouts"], json!([]));
+        assert_eq!(export.json["events"], json!([]));
+
+        let missing = t.get_with_token("/compliance/requests/1234", &token).await;
+        assert_eq!(missing.status, StatusCode::NOT_FOUND);
+        let (_, _, stranger) = tenant(&t).await;
+        let foreign = t
+            .get_with_token("/compliance/requests/9999", &stranger)
+            .await;
+        assert_eq!(foreign.status, StatusCode::NOT_FOUND);
+        let anonymous = t
+            .request(
+                http::Method::GET,
+                "/compliance/requests",
+                &[],
+                axum::body::Body::empty(),
+            )
+            .await;
+        assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    }
+}

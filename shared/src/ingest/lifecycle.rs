@@ -1,5 +1,6 @@
-//! The app lifecycle and shop-wide compliance topics: what `app/uninstalled` and `shop/redact` do
-//! to a tenant (contract: "App lifecycle and privacy compliance").
+//! The app lifecycle and compliance topics that are not a resource change: what `app/uninstalled`,
+//! `shop/redact` and `customers/data_request` do to a tenant (contract: "App lifecycle and privacy
+//! compliance"). `customers/redact` is a change like any other ([`super::Change::RedactCustomer`]).
 //!
 //! Both are idempotent, so a redelivery (or Shopify's retry after a failure half-way) simply does
 //! the rest: `shop/redact` erases page by page, and an interrupted erase resumes on the next
@@ -7,7 +8,9 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::TenantId;
+use super::Outcome;
+use crate::domain::{ShopifyId, TenantId};
+use crate::store::items::compliance::DataRequestRecord;
 use crate::store::items::sync::ConnectionRecord;
 use crate::store::keys::{shop_data_prefixes, shop_data_singletons, tenant_partition};
 use crate::store::{Index, Key, MAX_BATCH_OPS, Query, SortRange, Store, StoreError, WriteOp};
@@ -87,5 +90,31 @@ fn delete(key: Key) -> WriteOp {
     WriteOp::Delete {
         key,
         condition: None,
+    }
+}
+
+/// `customers/data_request`: the request recorded, ready to be read at
+/// `GET /compliance/requests/{id}` (the export is assembled from what is held when it is read, so
+/// it is complete and current). A redelivery of the same request id is a duplicate.
+pub async fn data_request(
+    store: &dyn Store,
+    now: DateTime<Utc>,
+    tenant: TenantId,
+    id: ShopifyId,
+    customer: ShopifyId,
+) -> Result<Outcome, LifecycleError> {
+    let record = DataRequestRecord {
+        id,
+        customer_id: customer,
+        received_at: now,
+        status: "ready".into(),
+    };
+    match store.write(vec![record.record(tenant)]).await {
+        Ok(()) => {
+            tracing::info!(%tenant, request = %id, "customer data request recorded");
+            Ok(Outcome::Applied)
+        }
+        Err(StoreError::ConditionFailed { .. }) => Ok(Outcome::Duplicate),
+        Err(e) => Err(e.into()),
     }
 }

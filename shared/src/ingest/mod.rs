@@ -175,9 +175,11 @@ async fn ingest(
             return Ok(Outcome::Applied);
         }
         Parsed::Lifecycle(topic) => {
-            // Nothing to do yet (customers/data_request): acknowledged so Shopify stops retrying.
-            tracing::info!(%tenant, topic = topic.as_str(), "compliance webhook received");
+            tracing::info!(%tenant, topic = topic.as_str(), "lifecycle webhook acknowledged");
             return Ok(Outcome::Applied);
+        }
+        Parsed::DataRequest { id, customer } => {
+            return Ok(lifecycle::data_request(store, now, tenant, id, customer).await?);
         }
     };
     let span = tracing::info_span!("apply", %tenant, topic = topic.as_str(), event_id = %event_id);
@@ -213,6 +215,11 @@ pub enum Parsed {
     },
     /// A valid delivery of a lifecycle or shop-wide compliance topic (no resource to apply).
     Lifecycle(Topic),
+    /// `customers/data_request`: Shopify's request id and the customer it is about.
+    DataRequest {
+        id: crate::domain::ShopifyId,
+        customer: crate::domain::ShopifyId,
+    },
 }
 
 /// Parses a delivery (topic, event id, body) without touching storage: the handler's CPU work
@@ -292,7 +299,11 @@ pub fn parse_delivery(
         Topic::CustomersRedact => Change::RedactCustomer {
             id: payload::redacted_customer(body)?,
         },
-        Topic::CustomersDataRequest | Topic::ShopRedact | Topic::AppUninstalled => {
+        Topic::CustomersDataRequest => {
+            let (id, customer) = payload::data_request(body)?;
+            return Ok(Parsed::DataRequest { id, customer });
+        }
+        Topic::ShopRedact | Topic::AppUninstalled => {
             payload::parse_any_object(body)?;
             return Ok(Parsed::Lifecycle(topic));
         }

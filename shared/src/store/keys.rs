@@ -45,6 +45,8 @@ pub enum TenantItem {
     SyncState,
     /// The shop's access token, encrypted (embedded store only; on AWS it is in Secrets Manager).
     ShopifyToken,
+    /// A `customers/data_request`, by Shopify's data request id.
+    DataRequest(ShopifyId),
 }
 
 impl TenantItem {
@@ -61,6 +63,7 @@ impl TenantItem {
             TenantItem::Connection => "CONNECTION".into(),
             TenantItem::SyncState => "SYNC".into(),
             TenantItem::ShopifyToken => "SHOPIFY_TOKEN".into(),
+            TenantItem::DataRequest(id) => format!("DATAREQ#{:020}", id.get()),
         }
     }
 
@@ -86,6 +89,7 @@ impl TenantItem {
             Some(("ORDER", s)) => id(s).map(TenantItem::Order),
             Some(("CUST", s)) => id(s).map(TenantItem::Customer),
             Some(("PROD", s)) => id(s).map(TenantItem::Product),
+            Some(("DATAREQ", s)) => id(s).map(TenantItem::DataRequest),
             Some(("EVENT", e)) => match e.split_once('#') {
                 Some((topic, id)) if !topic.is_empty() && !id.is_empty() => {
                     Some(TenantItem::Event {
@@ -106,10 +110,19 @@ impl TenantItem {
 }
 
 /// The sort-key prefixes of the shop's many-item data in a tenant partition (what `shop/redact`
-/// queries and erases page by page): day rollups, orders, customers, products, applied events.
-pub fn shop_data_prefixes() -> [&'static str; 5] {
-    ["DAY#", "ORDER#", "CUST#", "PROD#", "EVENT#"]
+/// queries and erases page by page): day rollups, orders, customers, products, applied events,
+/// data requests.
+pub fn shop_data_prefixes() -> [&'static str; 6] {
+    ["DAY#", "ORDER#", "CUST#", "PROD#", "EVENT#", DATA_REQUESTS]
 }
+
+/// Every order item (tombstones included) of a tenant partition, by id.
+pub fn all_orders() -> SortRange {
+    SortRange::Prefix("ORDER#".into())
+}
+
+/// The sort-key prefix of the tenant's data requests (newest id last).
+pub const DATA_REQUESTS: &str = "DATAREQ#";
 
 /// The shop's single items in a tenant partition (erased by key): totals, connection, sync state,
 /// the embedded store's sealed token.
@@ -256,6 +269,7 @@ mod tests {
             )),
             id.clone().prop_map(TenantItem::Order),
             id.clone().prop_map(TenantItem::Customer),
+            id.clone().prop_map(TenantItem::DataRequest),
             id.prop_map(TenantItem::Product),
             ("[a-z_]{1,20}/[a-z_]{1,20}", "[A-Za-z0-9:_#/.-]{1,64}")
                 .prop_map(|(topic, id)| TenantItem::Event { topic, id }),
