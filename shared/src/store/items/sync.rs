@@ -499,6 +499,59 @@ mod tests {
     }
 
     #[test]
+    fn an_uninstalled_shop_is_never_claimed_nor_finished_over_and_only_a_reconnect_leaves_it() {
+        let t = TenantId::new(1);
+        let now = at("2026-11-03T10:00:00Z");
+        let condition = |w: StateWrite| match w.op(t) {
+            WriteOp::Update { condition, .. } => condition.unwrap(),
+            _ => panic!("an update"),
+        };
+        let running = applied(
+            StateWrite::Claim {
+                sync_id: "sync_1".into(),
+                now,
+                lease_until: now.timestamp() + 60,
+            }
+            .op(t),
+            None,
+        );
+        let gone = applied(StateWrite::Uninstalled { now }.op(t), Some(&running));
+        assert_eq!(
+            SyncStateRecord::from_item(&gone).state.as_deref(),
+            Some(UNINSTALLED)
+        );
+        assert_eq!(SyncStateRecord::from_item(&gone).lease_until, None);
+        let later = now + chrono::Duration::days(1);
+        let claim = StateWrite::Claim {
+            sync_id: "sync_2".into(),
+            now: later,
+            lease_until: later.timestamp() + 60,
+        };
+        assert!(
+            !condition(claim).holds(Some(&gone)),
+            "no claim once uninstalled"
+        );
+        let finish = StateWrite::Finish {
+            state: "idle",
+            now: later,
+            error: None,
+        };
+        assert!(
+            !condition(finish.clone()).holds(Some(&gone)),
+            "a late run's end"
+        );
+        assert!(
+            condition(finish).holds(Some(&running)),
+            "a run's end otherwise"
+        );
+        assert!(
+            condition(StateWrite::Reauthorized).holds(Some(&gone)),
+            "a reconnect"
+        );
+        assert!(!condition(StateWrite::Reauthorized).holds(Some(&running)));
+    }
+
+    #[test]
     fn a_sealed_token_round_trips_and_anything_else_is_not_one() {
         let s = SealedToken {
             nonce: vec![1; 12],
