@@ -30,6 +30,15 @@ pub enum Bench {
         #[arg(long, default_value_t = 2000)]
         requests: usize,
     },
+    /// `shop/redact`: the erase of a shop holding N orders (and their customers, days, totals),
+    /// through the storage interface (Query and batched deletes).
+    ShopRedact {
+        #[arg(long, value_enum, default_value_t = Backend::Embedded)]
+        backend: Backend,
+        /// Orders in the shop.
+        #[arg(long, default_value_t = 100_000)]
+        orders: u64,
+    },
     /// Whole-server rate of signed `orders/create` webhooks over HTTP on the embedded store
     /// (server and load generator in one process, on this machine's cores).
     Webhooks {
@@ -49,8 +58,90 @@ pub enum Backend {
     Dynamodb,
 }
 
+/// An empty store of `backend` in `dir` (DynamoDB: a new table named after it).
+async fn open_store(
+    backend: Backend,
+    dir: &std::path::Path,
+) -> Result<Arc<dyn Store>, super::CliError> {
+    Ok(match backend {
+        Backend::Embedded => Arc::new(EmbeddedStore::open(dir)?),
+        Backend::Dynamodb => {
+            let sdk = shared::config::aws().await;
+            let client = aws_sdk_dynamodb::Client::new(&sdk);
+            // A table per run: every run starts from empty partitions.
+            let table = format!(
+                "insights-bench-{}",
+                dir.file_name().and_then(|n| n.to_str()).unwrap_or("run")
+            );
+            create_table(&client, &table).await?;
+            Arc::new(DynamoStore::new(client, table))
+        }
+    })
+}
+
+/// Loads `orders` orders into one shop through the apply path, then times `shop/redact`.
+async fn shop_redact(backend: Backend, orders: u64) -> Result<(), super::CliError> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let dir = tempfile_dir()?;
+    let store = open_store(backend, &dir).await?;
+    let tenant = shared::domain::TenantId::new(1);
+    let now = chrono::Utc::now();
+    let loaded = Instant::now();
+    let next = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..32 {
+        let (store, next) = (store.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= orders {
+                    return Ok::<_, shared::store::StoreError>(());
+                }
+                let body = shared::demo::order_json(&crate::loadgen::order(9_000_000_000 + i));
+                let Ok((o, c)) = shared::ingest::payload::order(&body) else {
+                    continue;
+                };
+                let change = shared::ingest::Change::UpsertOrder(o, c);
+                shared::ingest::apply(store.as_ref(), now, tenant, None, &change).await?;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    eprintln!(
+        "  loaded {orders} orders in {:.1} s",
+        loaded.elapsed().as_secs_f64()
+    );
+    let before = store.consumed();
+    let start = Instant::now();
+    let erased = shared::ingest::lifecycle::redact_shop(
+        store.as_ref(),
+        &shared::sync::vault::NoVault,
+        tenant,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let took = start.elapsed();
+    let after = store.consumed();
+    println!("backend     orders   items erased   seconds   items/s   WCU");
+    println!(
+        "{:<11} {:>6} {:>14} {:>9.1} {:>9.0} {:>5.0}",
+        store.backend_name(),
+        orders,
+        erased,
+        took.as_secs_f64(),
+        erased as f64 / took.as_secs_f64(),
+        after.write_units - before.write_units
+    );
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
 pub async fn run(b: Bench) -> Result<(), super::CliError> {
     match b {
+        Bench::ShopRedact { backend, orders } => shop_redact(backend, orders).await,
         Bench::Dashboard { orders, requests } => crate::loadgen::dashboard(&orders, requests).await,
         Bench::Webhooks { senders, seconds } => {
             crate::loadgen::webhooks(&senders, Duration::from_secs(seconds)).await

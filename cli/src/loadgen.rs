@@ -105,7 +105,7 @@ pub async fn webhooks(senders: &[usize], length: Duration) -> Result<(), super::
 }
 
 /// A new order for a customer out of a pool of 5,000, placed some time in the last 90 days.
-fn order(id: u64) -> DemoOrder {
+pub(crate) fn order(id: u64) -> DemoOrder {
     // In the shop's zone (-05:00), as Shopify sends them.
     let base: DateTime<FixedOffset> =
         DateTime::parse_from_rfc3339("2026-08-27T09:00:00-05:00").unwrap_or_default();

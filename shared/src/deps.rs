@@ -303,21 +303,24 @@ impl Deps for Accounts {
     }
 }
 
-/// Signed webhooks: the store, the clock and the app secret.
+/// Signed webhooks: the store, the clock, the app secret, and the token vault (lifecycle and
+/// compliance topics destroy the shop's token).
 #[derive(Clone)]
 pub struct Ingest {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub app_secret: AppSecret,
+    pub vault: Arc<dyn TokenVault>,
 }
 
 impl Deps for Ingest {
-    const PORTS: &'static [Port] = &[Port::Store, Port::Clock, Port::AppSecret];
+    const PORTS: &'static [Port] = &[Port::Store, Port::Clock, Port::AppSecret, Port::Vault];
     fn from_app(app: &App) -> Self {
         Ingest {
             store: app.store.clone(),
             clock: app.clock.clone(),
             app_secret: app.app_secret.clone(),
+            vault: app.sync.vault.clone(),
         }
     }
     async fn build(env: &Env) -> Result<Self, StartError> {
@@ -325,29 +328,33 @@ impl Deps for Ingest {
             store: env.store().await?,
             clock: env.clock(),
             app_secret: env.app_secret().await,
+            vault: env.vault().await,
         })
     }
 }
 
-/// Trusted deliveries (EventBridge): the store and the clock.
+/// Trusted deliveries (EventBridge): the store, the clock and the token vault.
 #[derive(Clone)]
-pub struct StoreClock {
+pub struct TrustedIngest {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
+    pub vault: Arc<dyn TokenVault>,
 }
 
-impl Deps for StoreClock {
-    const PORTS: &'static [Port] = &[Port::Store, Port::Clock];
+impl Deps for TrustedIngest {
+    const PORTS: &'static [Port] = &[Port::Store, Port::Clock, Port::Vault];
     fn from_app(app: &App) -> Self {
-        StoreClock {
+        TrustedIngest {
             store: app.store.clone(),
             clock: app.clock.clone(),
+            vault: app.sync.vault.clone(),
         }
     }
     async fn build(env: &Env) -> Result<Self, StartError> {
-        Ok(StoreClock {
+        Ok(TrustedIngest {
             store: env.store().await?,
             clock: env.clock(),
+            vault: env.vault().await,
         })
     }
 }

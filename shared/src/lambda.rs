@@ -9,7 +9,7 @@ use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::{Value, json};
 
 use crate::config::Config;
-use crate::deps::{Deps, Env, Scheduler, StoreClock, SyncRunner};
+use crate::deps::{Deps, Env, Scheduler, SyncRunner, TrustedIngest};
 use crate::ingest::{self, IngestError};
 use crate::routes::{Job, Route, router_of};
 use crate::sync::{self, RunOutcome, SyncError, SyncRequest};
@@ -112,7 +112,7 @@ impl From<Retry> for Diagnostic {
 /// `webhooks-eventbridge`: Shopify's Amazon EventBridge delivery path, the same ingestion without
 /// HMAC (EventBridge is the trust boundary). Event: `{"detail-type": "shopifyWebhook", "detail":
 /// {"metadata": {headers}, "payload": {body}}}`; the answer is `{"result": ...}` for the logs.
-pub async fn webhooks_eventbridge(deps: &StoreClock, event: &Value) -> Result<Value, Retry> {
+pub async fn webhooks_eventbridge(deps: &TrustedIngest, event: &Value) -> Result<Value, Retry> {
     let detail_type = event.get("detail-type").and_then(Value::as_str);
     if detail_type != Some("shopifyWebhook") {
         tracing::warn!(?detail_type, "ignored: not a Shopify webhook event");
@@ -136,13 +136,24 @@ pub async fn webhooks_eventbridge(deps: &StoreClock, event: &Value) -> Result<Va
     };
     let body = serde_json::to_vec(payload).unwrap_or_default();
     let now = deps.clock.now();
-    match ingest::receive_trusted(deps.store.as_ref(), now, &headers, &body).await {
+    match ingest::receive_trusted(
+        deps.store.as_ref(),
+        now,
+        deps.vault.as_ref(),
+        &headers,
+        &body,
+    )
+    .await
+    {
         Ok(outcome) => Ok(json!({"result": outcome.as_str()})),
-        Err(e @ (IngestError::Store(_) | IngestError::Secret(_))) => Err(Retry(e)),
+        Err(e @ (IngestError::Store(_) | IngestError::Secret(_) | IngestError::Vault(_))) => {
+            Err(Retry(e))
+        }
         Err(e) => {
             let code = match &e {
                 IngestError::UnknownShop => "unknown_shop",
                 IngestError::BadRequest { code, .. } => code,
+                IngestError::ItemTooLarge => "item_too_large",
                 _ => "rejected",
             };
             tracing::warn!(error = %e, code, "rejected EventBridge webhook event");

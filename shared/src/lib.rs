@@ -10,6 +10,7 @@
 pub mod app;
 pub mod auth;
 pub mod clock;
+pub mod compliance;
 pub mod config;
 pub mod dashboard;
 pub mod demo;

@@ -19,7 +19,7 @@ use serde_json::Value;
 use crate::App;
 use crate::deps::{
     Accounts, Deps, Ingest, InstallCallback, InstallLaunch, InstallStart, Need, NoDeps, Port,
-    Scheduler, ShopLink, StoreClock, SyncRequests, SyncRunner,
+    Scheduler, ShopLink, SyncRequests, SyncRunner, TrustedIngest,
 };
 use crate::http::{self, ApiError};
 use crate::ingest::MAX_WEBHOOK_BODY;
@@ -192,13 +192,13 @@ routes! {
     TenantsMe = "tenants-me", GET "/tenants/me", Accounts,
         [TableRead, Clock, SigningKey], http::auth::me;
     Webhooks = "webhooks", POST "/webhooks", Ingest,
-        [TableWrite, Clock, AppSecret], http::webhooks::any, limit MAX_WEBHOOK_BODY;
+        [TableWrite, Clock, AppSecret, Vault(&["DeleteSecret"])], http::webhooks::any, limit MAX_WEBHOOK_BODY;
     WebhooksCustomers = "webhooks-customers", POST "/webhooks/customers", Ingest,
-        [TableWrite, Clock, AppSecret], http::webhooks::customers, limit MAX_WEBHOOK_BODY;
+        [TableWrite, Clock, AppSecret, Vault(&["DeleteSecret"])], http::webhooks::customers, limit MAX_WEBHOOK_BODY;
     WebhooksOrders = "webhooks-orders", POST "/webhooks/orders", Ingest,
-        [TableWrite, Clock, AppSecret], http::webhooks::orders, limit MAX_WEBHOOK_BODY;
+        [TableWrite, Clock, AppSecret, Vault(&["DeleteSecret"])], http::webhooks::orders, limit MAX_WEBHOOK_BODY;
     WebhooksProducts = "webhooks-products", POST "/webhooks/products", Ingest,
-        [TableWrite, Clock, AppSecret], http::webhooks::products, limit MAX_WEBHOOK_BODY;
+        [TableWrite, Clock, AppSecret, Vault(&["DeleteSecret"])], http::webhooks::products, limit MAX_WEBHOOK_BODY;
     DashboardMetrics = "dashboard-metrics", GET "/dashboard/metrics", Accounts,
         [TableRead, Clock, SigningKey], http::dashboard::metrics;
     /// The signing key also seals the page cursors.
@@ -231,6 +231,10 @@ routes! {
         [TableWrite, Clock, SigningKey], http::install::signin_code;
     TenantsMeLogin = "tenants-me-login", PUT "/tenants/me/login", Accounts,
         [TableWrite, Clock, SigningKey], http::install::set_login;
+    ComplianceRequests = "compliance-requests", GET "/compliance/requests", Accounts,
+        [TableRead, Clock, SigningKey], http::compliance::requests;
+    ComplianceRequest = "compliance-request", GET "/compliance/requests/{id}", Accounts,
+        [TableRead, Clock, SigningKey], http::compliance::request;
 }
 
 /// `sync-scheduler`: on the EventBridge schedule, queue a sync of every connected shop.
@@ -274,10 +278,10 @@ pub struct WebhooksEventbridge;
 
 impl Job for WebhooksEventbridge {
     const NAME: &'static str = "webhooks-eventbridge";
-    const NEEDS: &'static [Need] = &[TableWrite, Clock];
-    type Deps = StoreClock;
+    const NEEDS: &'static [Need] = &[TableWrite, Clock, Vault(&["DeleteSecret"])];
+    type Deps = TrustedIngest;
     type Error = crate::lambda::Retry;
-    async fn run(deps: &StoreClock, event: Value, _: Duration) -> Result<Value, Self::Error> {
+    async fn run(deps: &TrustedIngest, event: Value, _: Duration) -> Result<Value, Self::Error> {
         crate::lambda::webhooks_eventbridge(deps, &event).await
     }
 }

@@ -22,7 +22,7 @@ use shared::routes::{JOBS, ROUTES, RouteInfo, route};
 use shared::sync::queue::LocalQueue;
 use shared::sync::vault::LocalVault;
 use shared::sync::{SyncDeps, SyncRequest};
-use support::{SHOPIFY_SECRET, TestApp, fixture};
+use support::{Delivery, SHOPIFY_SECRET, TestApp, fixture};
 use tokio::sync::mpsc;
 use tower::ServiceExt;
 
@@ -570,6 +570,33 @@ fn every_environment_variable_the_template_sets_is_read_by_the_code() {
 // ------------------------------------------------------------------------------------------------
 // The sample events replay through the code
 
+/// Whether `path` is an instance of the route `pattern` (`{param}` segments match any one segment).
+fn path_matches(pattern: &str, path: &str) -> bool {
+    let (p, q): (Vec<&str>, Vec<&str>) = (pattern.split('/').collect(), path.split('/').collect());
+    p.len() == q.len()
+        && p.iter()
+            .zip(&q)
+            .all(|(a, b)| a == b || (a.starts_with('{') && a.ends_with('}') && !b.is_empty()))
+}
+
+#[test]
+fn a_route_pattern_matches_its_instances_only() {
+    assert!(path_matches(
+        "/compliance/requests/{id}",
+        "/compliance/requests/9999"
+    ));
+    assert!(path_matches("/sync/status", "/sync/status"));
+    assert!(!path_matches(
+        "/compliance/requests/{id}",
+        "/compliance/requests/"
+    ));
+    assert!(!path_matches(
+        "/compliance/requests/{id}",
+        "/compliance/requests"
+    ));
+    assert!(!path_matches("/sync/status", "/sync/statuses"));
+}
+
 /// What the store holds before a sample is replayed.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Given {
@@ -579,6 +606,8 @@ enum Given {
     Registered,
     /// ... and its shop connected with `events/shopify-connect.json`.
     Connected,
+    /// ... registered, and Shopify's `customers/data_request` fixture (request 9999) received.
+    DataRequested,
 }
 
 /// Each HTTP function's sample, what the store holds first, and the status it must answer.
@@ -606,6 +635,8 @@ const EXPECTED: &[(&str, Given, u16)] = &[
     ("auth-signin-code", Given::Registered, 401),
     // The registered merchant has a login already.
     ("tenants-me-login", Given::Registered, 409),
+    ("compliance-requests", Given::DataRequested, 200),
+    ("compliance-request", Given::DataRequested, 200),
 ];
 
 /// The webhook samples' bodies: a fixture's exact bytes.
@@ -663,6 +694,15 @@ impl Scene {
         let a = scene.t.post_json("/auth/register", &body).await;
         assert_eq!(a.status, StatusCode::CREATED, "{}", a.json);
         scene.token = a.json["token"].as_str().unwrap().to_owned();
+        if given == Given::DataRequested {
+            let d = Delivery::new(
+                "customers/data_request",
+                "snowdevil.myshopify.com",
+                fixture("customers-data_request.json"),
+            );
+            let a = scene.t.deliver(&d).await;
+            assert_eq!(a.status, StatusCode::OK, "{}", a.json);
+        }
         if given == Given::Connected {
             let (status, body) = scene
                 .replay(route("shopify-connect").unwrap(), "shopify-connect")
@@ -707,8 +747,19 @@ async fn every_http_sample_event_replays_through_its_lambda_router_with_the_expe
         let route = format!("{} {}", e.method(), e.path);
         assert_eq!(sample["routeKey"], route, "{name}");
         assert_eq!(sample["requestContext"]["routeKey"], route, "{name}");
-        assert_eq!(sample["rawPath"], e.path, "{name}");
-        assert_eq!(sample["requestContext"]["http"]["path"], e.path, "{name}");
+        // A path parameter (`{id}`, the same syntax in axum and API Gateway) is any one segment,
+        // and the sample names it in `pathParameters`.
+        let raw_path = sample["rawPath"].as_str().unwrap();
+        assert!(path_matches(e.path, raw_path), "{name}: {raw_path}");
+        assert_eq!(sample["requestContext"]["http"]["path"], raw_path, "{name}");
+        for segment in e.path.split('/') {
+            if let Some(param) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                assert!(
+                    sample["pathParameters"][param].is_string(),
+                    "{name}: pathParameters.{param}"
+                );
+            }
+        }
         assert_eq!(
             sample["requestContext"]["http"]["method"],
             e.method().as_str(),
@@ -738,6 +789,13 @@ async fn every_http_sample_event_replays_through_its_lambda_router_with_the_expe
         }
         if e.name == "shopify-callback" {
             assert_eq!(body["error"]["code"], "invalid_state");
+        }
+        if e.name == "compliance-requests" {
+            assert_eq!(body["requests"][0]["id"], "9999", "{body}");
+        }
+        if e.name == "compliance-request" {
+            assert_eq!(body["checkouts"], json!([]), "{body}");
+            assert!(body["orders"].is_array(), "{body}");
         }
         if e.name == "shopify-connect" {
             assert_eq!(body["shop_domain"], "snowdevil.myshopify.com");

@@ -96,6 +96,8 @@ enum Given {
     Requested,
     /// ... and run with `events/sync-shop.json`: the fake shop's data is in the table.
     Synced,
+    /// ... and Shopify's `customers/data_request` fixture (request 9999) received.
+    DataRequested,
 }
 
 /// Each function's state, and its answer: the HTTP status, or `None` for a job (which must
@@ -127,6 +129,8 @@ const SCENARIOS: &[(&str, Given, Option<u16>)] = &[
     ("auth-signin-code", Given::Registered, Some(401)),
     // The registered merchant has a login already.
     ("tenants-me-login", Given::Registered, Some(409)),
+    ("compliance-requests", Given::DataRequested, Some(200)),
+    ("compliance-request", Given::DataRequested, Some(200)),
 ];
 
 /// How long a binary may take from spawn to its first `GET /next`.
@@ -470,6 +474,37 @@ impl Scene {
             .await;
             let answer = answer.unwrap_or_else(|e| panic!("given: sync: {e}"));
             assert_eq!(answer["result"], "done", "given: sync: {answer}");
+        }
+        if given >= Given::DataRequested {
+            // Delivered in process, signed as Shopify signs it.
+            let body = support::fixture("customers-data_request.json");
+            let mut headers = http::HeaderMap::new();
+            for (k, v) in [
+                ("x-shopify-topic", "customers/data_request".to_owned()),
+                (
+                    "x-shopify-shop-domain",
+                    "snowdevil.myshopify.com".to_owned(),
+                ),
+                ("x-shopify-event-id", random_hex(8)),
+                (
+                    "x-shopify-hmac-sha256",
+                    shared::ingest::verify::sign(SHOPIFY_SECRET.as_bytes(), &body),
+                ),
+            ] {
+                headers.insert(k, v.parse().unwrap());
+            }
+            let app = &scene.app;
+            shared::ingest::receive(
+                app.store.as_ref(),
+                chrono::Utc::now(),
+                app.sync.vault.as_ref(),
+                &app.app_secret,
+                None,
+                &headers,
+                &body,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("given: data request: {e}"));
         }
         scene
     }

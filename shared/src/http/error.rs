@@ -22,6 +22,9 @@ pub enum ApiError {
     BadRequest { code: &'static str, message: String },
     #[error("body too large")]
     PayloadTooLarge { limit: usize },
+    /// A delivery whose data would push an item past the store's limit: it can never be stored.
+    #[error("item too large")]
+    ItemTooLarge,
     #[error("unauthorized")]
     Unauthorized {
         code: &'static str,
@@ -75,6 +78,11 @@ impl ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
                 format!("The body must be at most {limit} bytes."),
+            ),
+            ApiError::ItemTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "item_too_large",
+                "A field of this delivery is too large to store (items are at most 400 KB).".into(),
             ),
             ApiError::Unauthorized { code, message } => {
                 (StatusCode::UNAUTHORIZED, code, (*message).to_owned())

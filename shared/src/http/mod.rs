@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod compliance;
 pub mod dashboard;
 pub mod error;
 pub mod extract;

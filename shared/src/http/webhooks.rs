@@ -23,8 +23,10 @@ impl From<IngestError> for ApiError {
             },
             IngestError::UnknownShop => ApiError::UnknownShop,
             IngestError::BadRequest { code, message } => ApiError::BadRequest { code, message },
+            IngestError::ItemTooLarge => ApiError::ItemTooLarge,
             IngestError::Store(s) => ApiError::Store(s),
             IngestError::Secret(_) => ApiError::Internal("webhook secret unavailable"),
+            IngestError::Vault(_) => ApiError::Internal("token vault unavailable"),
         }
     }
 }
@@ -41,6 +43,7 @@ async fn handle(
     let outcome = ingest::receive(
         deps.store.as_ref(),
         now,
+        deps.vault.as_ref(),
         &deps.app_secret,
         family,
         headers,

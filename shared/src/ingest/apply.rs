@@ -16,6 +16,7 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
+use super::Topic;
 use crate::domain::{Customer, Order, Product, ShopifyId, TenantId, Version};
 use crate::store::items::aggregates::{DayDelta, TotalsDelta};
 use crate::store::items::events::AppliedEvent;
@@ -73,16 +74,35 @@ impl Outcome {
     }
 }
 
-/// Applies `change` for `tenant`. With an `event_id` (webhooks), the delivery is recorded and a
-/// redelivery answers [`Outcome::Duplicate`]; without one (sync), versions alone decide.
+/// A delivery's identity for deduplication: its topic and event id. One merchant action sends
+/// several topics under one event id (`orders/create` and `orders/paid`): each topic applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EventRef<'a> {
+    pub topic: Topic,
+    pub id: &'a str,
+}
+
+impl EventRef<'_> {
+    fn record(&self, now: DateTime<Utc>) -> AppliedEvent {
+        AppliedEvent {
+            topic: self.topic.as_str().to_owned(),
+            event_id: self.id.to_owned(),
+            applied_at: now,
+        }
+    }
+}
+
+/// Applies `change` for `tenant`. With an `event` (webhooks), the delivery is recorded and a
+/// redelivery of the same topic and event id answers [`Outcome::Duplicate`]; without one (sync),
+/// versions alone decide.
 pub async fn apply(
     store: &dyn Store,
     now: DateTime<Utc>,
     tenant: TenantId,
-    event_id: Option<&str>,
+    event: Option<EventRef<'_>>,
     change: &Change,
 ) -> Result<Outcome, StoreError> {
-    let event_key = event_id.map(|e| TenantItem::Event(e.to_owned()).key(tenant));
+    let event_key = event.map(|e| e.record(now).key(tenant));
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -97,13 +117,9 @@ pub async fn apply(
             return Ok(Outcome::Stale);
         }
         let mut ops = Vec::with_capacity(8);
-        if let Some(e) = event_id {
+        if let Some(e) = event {
             // First in the batch: only the first delivery of an event gets past its condition.
-            let event = AppliedEvent {
-                event_id: e.to_owned(),
-                applied_at: now,
-            };
-            ops.push(event.record(tenant));
+            ops.push(e.record(now).record(tenant));
         }
         ops.extend(plan.into_ops());
         match store.write(ops).await {

@@ -2,6 +2,7 @@
 //! exactly-once apply shared with the sync.
 
 pub mod apply;
+pub mod lifecycle;
 pub mod payload;
 pub mod topic;
 pub mod verify;
@@ -17,12 +18,18 @@ use crate::domain::{ShopDomain, TenantId};
 use crate::store::items::tenant::DirectoryEntry;
 use crate::store::keys::Directory;
 use crate::store::{Store, StoreError};
-pub use apply::{Change, Outcome, apply};
+use crate::sync::TokenVault;
+pub use apply::{Change, EventRef, Outcome, apply};
 use payload::PayloadError;
 pub use topic::{Family, Topic};
 
 /// The largest webhook body accepted (Shopify's bodies are far smaller; this is the contract's floor).
 pub const MAX_WEBHOOK_BODY: usize = 5 * 1024 * 1024;
+
+/// The longest event id stored (characters, as the contract counts them). Header values are read
+/// as visible ASCII, so its record's sort key (`EVENT#<topic>#<id>`) stays far within the store's
+/// 1,024-byte limit.
+pub const MAX_EVENT_ID_CHARS: usize = 256;
 
 /// Why a delivery was refused, in the contract's order of checks.
 #[derive(Debug, thiserror::Error)]
@@ -35,10 +42,25 @@ pub enum IngestError {
     UnknownShop,
     #[error("{message}")]
     BadRequest { code: &'static str, message: String },
+    /// The delivery can never be stored (an item past the store's limits): a 4xx, so Shopify does
+    /// not retry it for hours. Nothing was written.
+    #[error("the delivery would exceed the store's item size limit")]
+    ItemTooLarge,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("webhook secret unavailable")]
     Secret(#[source] crate::secrets::SecretError),
+    #[error("token vault unavailable")]
+    Vault(#[source] crate::sync::VaultError),
+}
+
+impl From<lifecycle::LifecycleError> for IngestError {
+    fn from(e: lifecycle::LifecycleError) -> IngestError {
+        match e {
+            lifecycle::LifecycleError::Store(s) => IngestError::Store(s),
+            lifecycle::LifecycleError::Vault(v) => IngestError::Vault(v),
+        }
+    }
 }
 
 impl From<PayloadError> for IngestError {
@@ -79,6 +101,7 @@ pub async fn find_shop(store: &dyn Store, domain: &str) -> Result<Option<ShopEnt
 pub async fn receive(
     store: &dyn Store,
     now: DateTime<Utc>,
+    vault: &dyn TokenVault,
     app_secret: &AppSecret,
     family: Option<Family>,
     headers: &HeaderMap,
@@ -110,13 +133,14 @@ pub async fn receive(
         return Err(IngestError::BadSignature);
     }
     let shop = shop.ok_or(IngestError::UnknownShop)?;
-    ingest(store, now, shop.tenant, family, headers, body).await
+    ingest(store, now, vault, shop.tenant, family, headers, body).await
 }
 
 /// A delivery from a trusted source (Shopify's EventBridge partner source): no HMAC.
 pub async fn receive_trusted(
     store: &dyn Store,
     now: DateTime<Utc>,
+    vault: &dyn TokenVault,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Outcome, IngestError> {
@@ -124,12 +148,13 @@ pub async fn receive_trusted(
     let shop = find_shop(store, domain)
         .await?
         .ok_or(IngestError::UnknownShop)?;
-    ingest(store, now, shop.tenant, None, headers, body).await
+    ingest(store, now, vault, shop.tenant, None, headers, body).await
 }
 
 async fn ingest(
     store: &dyn Store,
     now: DateTime<Utc>,
+    vault: &dyn TokenVault,
     tenant: TenantId,
     family: Option<Family>,
     headers: &HeaderMap,
@@ -141,17 +166,39 @@ async fn ingest(
             event_id,
             change,
         } => (topic, event_id, change),
-        Parsed::Acknowledge(topic) => {
-            // Compliance and lifecycle topics that hold nothing to apply here: acknowledged so
-            // Shopify stops retrying, acted on by the connection lifecycle (docs/operations.md).
-            tracing::info!(%tenant, topic = topic.as_str(), "compliance webhook received");
+        Parsed::Lifecycle(Topic::AppUninstalled) => {
+            lifecycle::uninstalled(store, now, vault, tenant).await?;
             return Ok(Outcome::Applied);
+        }
+        Parsed::Lifecycle(Topic::ShopRedact) => {
+            lifecycle::redact_shop(store, vault, tenant).await?;
+            return Ok(Outcome::Applied);
+        }
+        Parsed::Lifecycle(topic) => {
+            tracing::info!(%tenant, topic = topic.as_str(), "lifecycle webhook acknowledged");
+            return Ok(Outcome::Applied);
+        }
+        Parsed::DataRequest { id, customer } => {
+            return Ok(lifecycle::data_request(store, now, tenant, id, customer).await?);
         }
     };
     let span = tracing::info_span!("apply", %tenant, topic = topic.as_str(), event_id = %event_id);
-    let outcome = apply(store, now, tenant, Some(&event_id), &change)
+    let event = EventRef {
+        topic,
+        id: &event_id,
+    };
+    let outcome = match apply(store, now, tenant, Some(event), &change)
         .instrument(span.clone())
-        .await?;
+        .await
+    {
+        Ok(o) => o,
+        // The batch was refused whole before anything was written: a retry could never succeed.
+        Err(StoreError::ItemTooLarge) => {
+            span.in_scope(|| tracing::warn!("webhook refused: item too large"));
+            return Err(IngestError::ItemTooLarge);
+        }
+        Err(e) => return Err(e.into()),
+    };
     span.in_scope(|| tracing::info!(result = outcome.as_str(), "webhook"));
     Ok(outcome)
 }
@@ -166,8 +213,13 @@ pub enum Parsed {
         event_id: String,
         change: Change,
     },
-    /// A valid delivery of a topic with nothing to apply.
-    Acknowledge(Topic),
+    /// A valid delivery of a lifecycle or shop-wide compliance topic (no resource to apply).
+    Lifecycle(Topic),
+    /// `customers/data_request`: Shopify's request id and the customer it is about.
+    DataRequest {
+        id: crate::domain::ShopifyId,
+        customer: crate::domain::ShopifyId,
+    },
 }
 
 /// Parses a delivery (topic, event id, body) without touching storage: the handler's CPU work
@@ -206,6 +258,12 @@ pub fn parse_delivery(
                 .finalize();
             d.iter().map(|b| format!("{b:02x}")).collect()
         });
+    if event_id.chars().count() > MAX_EVENT_ID_CHARS {
+        return Err(IngestError::BadRequest {
+            code: "event_id_too_long",
+            message: format!("X-Shopify-Event-Id is over {MAX_EVENT_ID_CHARS} characters"),
+        });
+    }
     // A delete carries only the id: it is ordered by when Shopify triggered it.
     let deleted_at = verify::header(headers, "triggered-at")
         .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
@@ -241,9 +299,13 @@ pub fn parse_delivery(
         Topic::CustomersRedact => Change::RedactCustomer {
             id: payload::redacted_customer(body)?,
         },
-        Topic::CustomersDataRequest | Topic::ShopRedact | Topic::AppUninstalled => {
+        Topic::CustomersDataRequest => {
+            let (id, customer) = payload::data_request(body)?;
+            return Ok(Parsed::DataRequest { id, customer });
+        }
+        Topic::ShopRedact | Topic::AppUninstalled => {
             payload::parse_any_object(body)?;
-            return Ok(Parsed::Acknowledge(topic));
+            return Ok(Parsed::Lifecycle(topic));
         }
     };
     Ok(Parsed::Change {

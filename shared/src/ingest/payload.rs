@@ -186,6 +186,20 @@ pub fn redacted_customer(body: &[u8]) -> Result<ShopifyId, PayloadError> {
     require_id(r.customer.and_then(|c| c.id))
 }
 
+/// `customers/data_request`: the request's id and the customer it is about.
+pub fn data_request(body: &[u8]) -> Result<(ShopifyId, ShopifyId), PayloadError> {
+    #[derive(Deserialize)]
+    struct Request {
+        customer: Option<IdOnly>,
+        data_request: Option<IdOnly>,
+    }
+    let r: Request = json(body)?;
+    Ok((
+        require_id(r.data_request.and_then(|d| d.id))?,
+        require_id(r.customer.and_then(|c| c.id))?,
+    ))
+}
+
 /// Any JSON object (bodies the service acknowledges without reading).
 pub fn parse_any_object(body: &[u8]) -> Result<(), PayloadError> {
     json::<serde_json::Map<String, serde_json::Value>>(body).map(|_| ())

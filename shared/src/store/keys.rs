@@ -33,14 +33,20 @@ pub enum TenantItem {
     Order(ShopifyId),
     Customer(ShopifyId),
     Product(ShopifyId),
-    /// An applied delivery (idempotency record, with TTL).
-    Event(String),
+    /// An applied delivery (idempotency record, with TTL): one per topic and event id, since one
+    /// merchant action sends several topics under one event id.
+    Event {
+        topic: String,
+        id: String,
+    },
     /// The shop connection (Admin API access), listed in gsi2 while connected.
     Connection,
     /// The sync's state, watermarks and checkpoint.
     SyncState,
     /// The shop's access token, encrypted (embedded store only; on AWS it is in Secrets Manager).
     ShopifyToken,
+    /// A `customers/data_request`, by Shopify's data request id.
+    DataRequest(ShopifyId),
 }
 
 impl TenantItem {
@@ -53,10 +59,11 @@ impl TenantItem {
             TenantItem::Order(id) => format!("ORDER#{:020}", id.get()),
             TenantItem::Customer(id) => format!("CUST#{:020}", id.get()),
             TenantItem::Product(id) => format!("PROD#{:020}", id.get()),
-            TenantItem::Event(e) => format!("EVENT#{e}"),
+            TenantItem::Event { topic, id } => format!("EVENT#{topic}#{id}"),
             TenantItem::Connection => "CONNECTION".into(),
             TenantItem::SyncState => "SYNC".into(),
             TenantItem::ShopifyToken => "SHOPIFY_TOKEN".into(),
+            TenantItem::DataRequest(id) => format!("DATAREQ#{:020}", id.get()),
         }
     }
 
@@ -82,7 +89,16 @@ impl TenantItem {
             Some(("ORDER", s)) => id(s).map(TenantItem::Order),
             Some(("CUST", s)) => id(s).map(TenantItem::Customer),
             Some(("PROD", s)) => id(s).map(TenantItem::Product),
-            Some(("EVENT", e)) if !e.is_empty() => Some(TenantItem::Event(e.to_owned())),
+            Some(("DATAREQ", s)) => id(s).map(TenantItem::DataRequest),
+            Some(("EVENT", e)) => match e.split_once('#') {
+                Some((topic, id)) if !topic.is_empty() && !id.is_empty() => {
+                    Some(TenantItem::Event {
+                        topic: topic.to_owned(),
+                        id: id.to_owned(),
+                    })
+                }
+                _ => None,
+            },
             _ => None,
         }
     }
@@ -91,6 +107,32 @@ impl TenantItem {
     pub fn key(&self, t: TenantId) -> Key {
         Key::new(tenant_partition(t), self.sort_key())
     }
+}
+
+/// The sort-key prefixes of the shop's many-item data in a tenant partition (what `shop/redact`
+/// queries and erases page by page): day rollups, orders, customers, products, applied events,
+/// data requests.
+pub fn shop_data_prefixes() -> [&'static str; 6] {
+    ["DAY#", "ORDER#", "CUST#", "PROD#", "EVENT#", DATA_REQUESTS]
+}
+
+/// Every order item (tombstones included) of a tenant partition, by id.
+pub fn all_orders() -> SortRange {
+    SortRange::Prefix("ORDER#".into())
+}
+
+/// The sort-key prefix of the tenant's data requests (newest id last).
+pub const DATA_REQUESTS: &str = "DATAREQ#";
+
+/// The shop's single items in a tenant partition (erased by key): totals, connection, sync state,
+/// the embedded store's sealed token.
+pub fn shop_data_singletons() -> [TenantItem; 4] {
+    [
+        TenantItem::Totals,
+        TenantItem::Connection,
+        TenantItem::SyncState,
+        TenantItem::ShopifyToken,
+    ]
 }
 
 /// The day rollups from `from` to `to` inclusive.
@@ -237,8 +279,10 @@ mod tests {
             )),
             id.clone().prop_map(TenantItem::Order),
             id.clone().prop_map(TenantItem::Customer),
+            id.clone().prop_map(TenantItem::DataRequest),
             id.prop_map(TenantItem::Product),
-            "[A-Za-z0-9:_.-]{1,64}".prop_map(TenantItem::Event),
+            ("[a-z_]{1,20}/[a-z_]{1,20}", "[A-Za-z0-9:_#/.-]{1,64}")
+                .prop_map(|(topic, id)| TenantItem::Event { topic, id }),
         ]
     }
 
@@ -307,6 +351,27 @@ mod tests {
                 _ => Directory::SigninCode(v),
             };
             prop_assert_eq!(Directory::parse(&d.key()), Some(d));
+        }
+
+        #[test]
+        fn one_event_id_under_two_topics_is_two_records_and_two_ids_under_one_topic_too(
+            t1 in "[a-z_]{1,20}/[a-z_]{1,20}", t2 in "[a-z_]{1,20}/[a-z_]{1,20}",
+            e1 in "[A-Za-z0-9:_#.-]{1,64}", e2 in "[A-Za-z0-9:_#.-]{1,64}",
+        ) {
+            let key = |topic: &str, id: &str| TenantItem::Event { topic: topic.into(), id: id.into() }.key(TenantId::new(1));
+            prop_assert_eq!(key(&t1, &e1) == key(&t2, &e2), t1 == t2 && e1 == e2);
+        }
+
+        #[test]
+        fn every_tenant_item_but_the_profile_is_shop_data_found_by_a_prefix_or_its_key(t in any::<u64>(), item in tenant_item()) {
+            let sk = item.sort_key();
+            let by_prefix = shop_data_prefixes().iter().any(|p| sk.starts_with(p));
+            let by_key = shop_data_singletons().contains(&item);
+            prop_assert_eq!(by_prefix || by_key, item != TenantItem::Profile, "{}", sk);
+            prop_assert!(!(by_prefix && by_key));
+            // No prefix reaches the profile.
+            let profile = TenantItem::Profile.key(TenantId::new(t)).sk;
+            prop_assert!(shop_data_prefixes().iter().all(|p| !profile.starts_with(p)));
         }
 
         #[test]

@@ -11,8 +11,13 @@
 //!                                              ├── Shopify refused the token ──▶ needs_reauth
 //!   failed ◀── finish(Failed) ◀── an error ────┘                                      │
 //!     │                                                   reconnect (Reauthorized) ──▶ idle
-//!     └── claim ──▶ running
+//!     └── claim ──▶ running                                                           ▲
+//!                                                                                     │
+//!   any state ── app/uninstalled (Uninstalled) ──▶ uninstalled ── reconnect ──────────┘
 //! ```
+//!
+//! `uninstalled` is left only by a reconnect: no claim takes it, and a run that was under way when
+//! the app was uninstalled finishes without changing it.
 //!
 //! A claim takes the shop only when no run holds an unexpired lease, so one run at a time per shop;
 //! a run that dies without finishing frees the shop when its lease expires. The checkpoint
@@ -38,6 +43,8 @@ pub enum Phase {
     Running,
     Failed,
     NeedsReauth,
+    /// The app was uninstalled from the shop (its token destroyed; its data kept until shop/redact).
+    Uninstalled,
 }
 
 impl Phase {
@@ -47,6 +54,7 @@ impl Phase {
             Phase::Running => "running",
             Phase::Failed => "failed",
             Phase::NeedsReauth => "needs_reauth",
+            Phase::Uninstalled => "uninstalled",
         }
     }
 
@@ -55,6 +63,7 @@ impl Phase {
             Some("running") => Phase::Running,
             Some("failed") => Phase::Failed,
             Some("needs_reauth") => Phase::NeedsReauth,
+            Some("uninstalled") => Phase::Uninstalled,
             _ => Phase::Idle,
         }
     }
@@ -146,7 +155,19 @@ impl SyncState {
         }
     }
 
-    /// running → idle | failed | needs_reauth; the lease is released, the checkpoint kept.
+    /// any → uninstalled: the app was uninstalled from the shop.
+    pub async fn uninstalled(
+        store: &dyn Store,
+        now: DateTime<Utc>,
+        tenant: TenantId,
+    ) -> Result<(), StoreError> {
+        store
+            .write(vec![StateWrite::Uninstalled { now }.op(tenant)])
+            .await
+    }
+
+    /// running → idle | failed | needs_reauth; the lease is released, the checkpoint kept. A run
+    /// that ends after the app was uninstalled leaves `uninstalled` as it is.
     pub async fn finish(
         store: &dyn Store,
         now: DateTime<Utc>,
@@ -163,10 +184,14 @@ impl SyncState {
             now,
             error,
         };
-        store.write(vec![write.op(tenant)]).await
+        match store.write(vec![write.op(tenant)]).await {
+            Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
-    /// needs_reauth → idle, after the shop was connected again (any other state is kept).
+    /// needs_reauth | uninstalled → idle, after the shop was connected again (any other state is
+    /// kept).
     pub async fn reauthorized(store: &dyn Store, tenant: TenantId) -> Result<(), StoreError> {
         match store.write(vec![StateWrite::Reauthorized.op(tenant)]).await {
             Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(()),

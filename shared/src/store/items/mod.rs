@@ -5,6 +5,7 @@
 //! that are only ever added to), so the use cases above speak in records, never in attributes.
 
 pub mod aggregates;
+pub mod compliance;
 pub mod events;
 pub mod install;
 pub mod resources;

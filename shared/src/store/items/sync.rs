@@ -14,6 +14,8 @@ use crate::store::{Attr, Cmp, Condition, Item, Update, WriteOp};
 
 const SHOP_DOMAIN: &str = "shop_domain";
 const CONNECTED: &str = "connected";
+/// The sync state of a shop the app was uninstalled from.
+const UNINSTALLED: &str = "uninstalled";
 const CONNECTED_AT: &str = "connected_at";
 const DISCONNECTED_AT: &str = "disconnected_at";
 const SCOPES: &str = "scopes";
@@ -194,8 +196,10 @@ pub enum StateWrite {
         now: DateTime<Utc>,
         error: Option<String>,
     },
-    /// A reconnect after `needs_reauth` makes the shop syncable again.
+    /// A reconnect after `needs_reauth` or `uninstalled` makes the shop syncable again.
     Reauthorized,
+    /// The app was uninstalled from the shop: no run may claim it until it is connected again.
+    Uninstalled { now: DateTime<Utc> },
     /// A page of `kind` was applied: counts and where to resume (`next`) with the run's newest
     /// record so far (`run_max`); after the last page (`next` is `None`), the run mark is cleared
     /// and `watermark`, when given, set.
@@ -240,12 +244,25 @@ impl StateWrite {
                     .set(LAST_STARTED_AT, now.to_rfc3339())
                     .set(LEASE_UNTIL, lease_until)
                     .remove(ERROR),
-                // Free unless running under a live lease.
+                // Free unless running under a live lease, and never once uninstalled.
                 Some(Condition::Or(vec![
                     Condition::AttrNotExists(STATE.into()),
-                    Condition::compare(STATE, Cmp::Ne, "running"),
-                    Condition::compare(LEASE_UNTIL, Cmp::Lt, now.timestamp()),
+                    Condition::And(vec![
+                        Condition::compare(STATE, Cmp::Ne, UNINSTALLED),
+                        Condition::Or(vec![
+                            Condition::compare(STATE, Cmp::Ne, "running"),
+                            Condition::compare(LEASE_UNTIL, Cmp::Lt, now.timestamp()),
+                        ]),
+                    ]),
                 ])),
+            ),
+            StateWrite::Uninstalled { now } => (
+                Update::default()
+                    .set(STATE, UNINSTALLED)
+                    .set(LAST_FINISHED_AT, now.to_rfc3339())
+                    .remove(LEASE_UNTIL)
+                    .remove(ERROR),
+                None,
             ),
             StateWrite::Finish { state, now, error } => {
                 let u = Update::default()
@@ -256,12 +273,22 @@ impl StateWrite {
                     Some(e) => u.set(ERROR, e),
                     None => u.remove(ERROR),
                 };
-                (u, None)
+                // A run that ends after the app was uninstalled leaves the shop uninstalled.
+                (
+                    u,
+                    Some(Condition::Or(vec![
+                        Condition::AttrNotExists(STATE.into()),
+                        Condition::compare(STATE, Cmp::Ne, UNINSTALLED),
+                    ])),
+                )
             }
             StateWrite::Reauthorized => (
                 Update::default().set(STATE, "idle").remove(ERROR),
-                // Only out of needs_reauth: a running or failed sync keeps its state.
-                Some(Condition::compare(STATE, Cmp::Eq, "needs_reauth")),
+                // Only out of needs_reauth or uninstalled: a running or failed sync keeps its state.
+                Some(Condition::Or(vec![
+                    Condition::compare(STATE, Cmp::Eq, "needs_reauth"),
+                    Condition::compare(STATE, Cmp::Eq, UNINSTALLED),
+                ])),
             ),
             StateWrite::Page {
                 kind,
@@ -469,6 +496,59 @@ mod tests {
             panic!("an update")
         };
         assert!(condition.unwrap().holds(Some(&running)), "an expired lease");
+    }
+
+    #[test]
+    fn an_uninstalled_shop_is_never_claimed_nor_finished_over_and_only_a_reconnect_leaves_it() {
+        let t = TenantId::new(1);
+        let now = at("2026-11-03T10:00:00Z");
+        let condition = |w: StateWrite| match w.op(t) {
+            WriteOp::Update { condition, .. } => condition.unwrap(),
+            _ => panic!("an update"),
+        };
+        let running = applied(
+            StateWrite::Claim {
+                sync_id: "sync_1".into(),
+                now,
+                lease_until: now.timestamp() + 60,
+            }
+            .op(t),
+            None,
+        );
+        let gone = applied(StateWrite::Uninstalled { now }.op(t), Some(&running));
+        assert_eq!(
+            SyncStateRecord::from_item(&gone).state.as_deref(),
+            Some(UNINSTALLED)
+        );
+        assert_eq!(SyncStateRecord::from_item(&gone).lease_until, None);
+        let later = now + chrono::Duration::days(1);
+        let claim = StateWrite::Claim {
+            sync_id: "sync_2".into(),
+            now: later,
+            lease_until: later.timestamp() + 60,
+        };
+        assert!(
+            !condition(claim).holds(Some(&gone)),
+            "no claim once uninstalled"
+        );
+        let finish = StateWrite::Finish {
+            state: "idle",
+            now: later,
+            error: None,
+        };
+        assert!(
+            !condition(finish.clone()).holds(Some(&gone)),
+            "a late run's end"
+        );
+        assert!(
+            condition(finish).holds(Some(&running)),
+            "a run's end otherwise"
+        );
+        assert!(
+            condition(StateWrite::Reauthorized).holds(Some(&gone)),
+            "a reconnect"
+        );
+        assert!(!condition(StateWrite::Reauthorized).holds(Some(&running)));
     }
 
     #[test]
