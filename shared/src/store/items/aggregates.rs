@@ -147,15 +147,8 @@ impl DayDelta {
 mod tests {
     use super::*;
     use crate::store::Key;
+    use crate::store::items::applied;
     use proptest::prelude::*;
-
-    /// The item an update leaves when applied to `current`.
-    fn applied(op: WriteOp, current: Option<&Item>) -> Item {
-        let WriteOp::Update { key, update, .. } = op else {
-            panic!("an update")
-        };
-        update.apply_to(&key, current).unwrap()
-    }
 
     fn amount() -> impl Strategy<Value = Decimal> {
         (-1_000_000_000i64..1_000_000_000, 0u32..=4).prop_map(|(m, s)| Decimal::new(m, s))

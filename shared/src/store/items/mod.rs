@@ -51,3 +51,13 @@ pub(crate) fn put_opt(item: &mut Item, attr: &str, value: Option<impl Into<Attr>
         item.insert(attr.to_owned(), v.into());
     }
 }
+
+/// Tests: the item an update leaves when applied to `current`.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) fn applied(op: super::WriteOp, current: Option<&Item>) -> Item {
+    let super::WriteOp::Update { key, update, .. } = op else {
+        panic!("an update")
+    };
+    update.apply_to(&key, current).unwrap()
+}

@@ -402,13 +402,7 @@ impl SealedToken {
 mod tests {
     use super::*;
     use crate::store::Key;
-
-    fn applied(op: WriteOp, current: Option<&Item>) -> Item {
-        let WriteOp::Update { key, update, .. } = op else {
-            panic!("an update")
-        };
-        update.apply_to(&key, current).unwrap()
-    }
+    use crate::store::items::applied;
 
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)

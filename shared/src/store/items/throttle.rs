@@ -39,14 +39,8 @@ impl LoginFailures {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::items::applied;
     use crate::store::{Attr, keys};
-
-    fn applied(op: WriteOp, current: Option<&Item>) -> Item {
-        let WriteOp::Update { key, update, .. } = op else {
-            panic!("an update")
-        };
-        update.apply_to(&key, current).unwrap()
-    }
 
     #[test]
     fn each_failure_counted_reads_back_as_one_more() {
