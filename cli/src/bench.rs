@@ -154,20 +154,7 @@ pub async fn run(b: Bench) -> Result<(), super::CliError> {
             println!("backend     writers  batches/s   p50 ms   p99 ms   batches");
             for w in writers {
                 let dir = tempfile_dir()?;
-                let store: Arc<dyn Store> = match backend {
-                    Backend::Embedded => Arc::new(EmbeddedStore::open(&dir)?),
-                    Backend::Dynamodb => {
-                        let sdk = shared::config::aws().await;
-                        let client = aws_sdk_dynamodb::Client::new(&sdk);
-                        // A table per run: every run starts from empty partitions.
-                        let table = format!(
-                            "insights-bench-{}",
-                            dir.file_name().and_then(|n| n.to_str()).unwrap_or("run")
-                        );
-                        create_table(&client, &table).await?;
-                        Arc::new(DynamoStore::new(client, table))
-                    }
-                };
+                let store = open_store(backend, &dir).await?;
                 let r = store_run(store.clone(), w, Duration::from_secs(seconds)).await?;
                 println!(
                     "{:<11} {:>7} {:>10.0} {:>8.2} {:>8.2} {:>9}",
