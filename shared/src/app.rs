@@ -96,7 +96,7 @@ impl App {
                 vault: Arc::new(NoVault),
                 queue: Arc::new(NoQueue),
                 shopify_base_url: None,
-                http: reqwest::Client::new(),
+                http: crate::shopify::http_client(),
                 bulk_first_sync: false,
                 bulk_poll: std::time::Duration::from_secs(1),
             }),
@@ -134,6 +134,7 @@ impl App {
         ShopifyApi {
             http: self.sync.http.clone(),
             base_url: self.sync.shopify_base_url.clone(),
+            webhook_uri: self.shopify_app.webhook_uri(),
         }
     }
 
@@ -153,7 +154,7 @@ impl App {
             vault: Arc::new(LocalVault::new(store.clone(), &key)),
             queue: Arc::new(LocalQueue(tx)),
             shopify_base_url: config.shopify_api_base_url.clone(),
-            http: reqwest::Client::new(),
+            http: crate::shopify::http_client(),
             bulk_first_sync: true,
             bulk_poll: std::time::Duration::from_secs(2),
         };

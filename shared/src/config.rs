@@ -28,6 +28,9 @@ pub struct Config {
     /// `SHOPIFY_SCOPES`: the access scopes the app asks for, comma-separated
     /// ([`DEFAULT_SCOPES`] when unset).
     pub shopify_scopes: Option<String>,
+    /// `SHOPIFY_EVENT_SOURCE_ARN`: the EventBridge partner event source shops deliver webhooks to;
+    /// unset: they deliver to `{APP_URL}/webhooks`.
+    pub shopify_event_source_arn: Option<String>,
 }
 
 /// The scopes asked for when `SHOPIFY_SCOPES` is unset: what the service reads (orders,
@@ -41,7 +44,7 @@ pub const DEFAULT_SCOPES: &[&str] = &[
 ];
 
 /// The names of the variables [`Config`] reads.
-pub const VARIABLES: [&str; 9] = [
+pub const VARIABLES: [&str; 10] = [
     "TABLE_NAME",
     "JWT_SECRET_ID",
     "SHOPIFY_API_SECRET_ID",
@@ -51,6 +54,7 @@ pub const VARIABLES: [&str; 9] = [
     "SHOPIFY_API_KEY",
     "APP_URL",
     "SHOPIFY_SCOPES",
+    "SHOPIFY_EVENT_SOURCE_ARN",
 ];
 
 /// Errors in the start-up configuration.
@@ -79,6 +83,7 @@ impl Config {
             shopify_api_key: get("SHOPIFY_API_KEY"),
             app_url: get("APP_URL"),
             shopify_scopes: get("SHOPIFY_SCOPES"),
+            shopify_event_source_arn: get("SHOPIFY_EVENT_SOURCE_ARN"),
         }
     }
 
@@ -110,6 +115,7 @@ impl Config {
                 .trim_end_matches('/')
                 .to_owned(),
             scopes: self.scopes(),
+            event_source_arn: self.shopify_event_source_arn.clone(),
         }
     }
 }
@@ -126,6 +132,8 @@ pub struct ShopifyApp {
     /// No trailing slash.
     pub app_url: String,
     pub scopes: Vec<String>,
+    /// Where shops deliver webhooks when it is EventBridge (else `{app_url}/webhooks`).
+    pub event_source_arn: Option<String>,
 }
 
 impl Default for ShopifyApp {
@@ -138,6 +146,15 @@ impl ShopifyApp {
     /// `{APP_URL}/shopify/callback`.
     pub fn redirect_uri(&self) -> String {
         format!("{}/shopify/callback", self.app_url)
+    }
+
+    /// The address every shop's webhook subscriptions point at: the EventBridge partner event
+    /// source when configured, else `{APP_URL}/webhooks`.
+    pub fn webhook_uri(&self) -> String {
+        match &self.event_source_arn {
+            Some(arn) => arn.clone(),
+            None => format!("{}/webhooks", self.app_url),
+        }
     }
 }
 
@@ -196,15 +213,23 @@ mod tests {
         assert_eq!(app.app_url, "http://127.0.0.1:4000");
         assert_eq!(app.redirect_uri(), "http://127.0.0.1:4000/shopify/callback");
         assert_eq!(app.scopes, DEFAULT_SCOPES);
+        assert_eq!(app.webhook_uri(), "http://127.0.0.1:4000/webhooks");
         let set = Config::from_lookup(|k| match k {
             "APP_URL" => Some("https://insights.example".into()),
             "SHOPIFY_SCOPES" => Some(" read_orders, write_pixels ,".into()),
             "SHOPIFY_API_KEY" => Some("abc".into()),
+            "SHOPIFY_EVENT_SOURCE_ARN" => Some(
+                "arn:aws:events:us-east-1::event-source/aws.partner/shopify.com/1/insights".into(),
+            ),
             _ => None,
         })
         .shopify_app(Some("http://127.0.0.1:4000"));
         assert_eq!(set.app_url, "https://insights.example");
         assert_eq!(set.scopes, ["read_orders", "write_pixels"]);
         assert_eq!(set.client_id, "abc");
+        assert_eq!(
+            set.webhook_uri(),
+            "arn:aws:events:us-east-1::event-source/aws.partner/shopify.com/1/insights"
+        );
     }
 }

@@ -150,6 +150,8 @@ pub struct ShopifyApi {
     pub http: reqwest::Client,
     /// Replaces `https://{shop}` (tests and local fakes only).
     pub base_url: Option<String>,
+    /// Where shops' webhook subscriptions point ([`crate::config::ShopifyApp::webhook_uri`]).
+    pub webhook_uri: String,
 }
 
 impl ShopifyApi {
@@ -253,8 +255,9 @@ impl Env {
 
     pub fn shopify(&self) -> ShopifyApi {
         ShopifyApi {
-            http: reqwest::Client::new(),
+            http: crate::shopify::http_client(),
             base_url: self.config.shopify_api_base_url.clone(),
+            webhook_uri: self.config.shopify_app(None).webhook_uri(),
         }
     }
 
@@ -440,8 +443,8 @@ impl Deps for Scheduler {
     }
 }
 
-/// One shop's sync run: the store, the clock, the vault, the queue (to requeue itself) and the
-/// Admin API.
+/// One shop's sync run: the store, the clock, the vault, the queue (to requeue itself), the
+/// Admin API and the app's credentials (to refresh an expiring token).
 #[derive(Clone)]
 pub struct SyncRunner {
     pub store: Arc<dyn Store>,
@@ -449,6 +452,7 @@ pub struct SyncRunner {
     pub vault: Arc<dyn TokenVault>,
     pub queue: Arc<dyn SyncQueue>,
     pub shopify: ShopifyApi,
+    pub refresher: crate::sync::session::Refresher,
     pub settings: RunSettings,
 }
 
@@ -459,6 +463,7 @@ impl Deps for SyncRunner {
         Port::Vault,
         Port::Queue,
         Port::ShopifyApi,
+        Port::AppSecret,
     ];
     fn from_app(app: &App) -> Self {
         SyncRunner {
@@ -467,6 +472,10 @@ impl Deps for SyncRunner {
             vault: app.sync.vault.clone(),
             queue: app.sync.queue.clone(),
             shopify: app.shopify(),
+            refresher: crate::sync::session::Refresher {
+                client_id: app.shopify_app.client_id.clone(),
+                secret: app.app_secret.clone(),
+            },
             settings: RunSettings {
                 bulk_first_sync: app.sync.bulk_first_sync,
                 bulk_poll: app.sync.bulk_poll,
@@ -480,6 +489,10 @@ impl Deps for SyncRunner {
             vault: env.vault().await,
             queue: env.queue().await,
             shopify: env.shopify(),
+            refresher: crate::sync::session::Refresher {
+                client_id: env.oauth().app.client_id,
+                secret: env.app_secret().await,
+            },
             settings: RunSettings {
                 bulk_first_sync: true,
                 bulk_poll: Duration::from_secs(5),

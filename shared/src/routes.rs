@@ -258,9 +258,11 @@ impl Job for SyncShop {
     const NEEDS: &'static [Need] = &[
         TableWrite,
         Clock,
-        Vault(&["GetSecretValue"]),
+        // Reads the shop's tokens; keeps the pair a refresh rotates.
+        Vault(&["GetSecretValue", "PutSecretValue", "CreateSecret"]),
         Queue,
         ShopifyApi,
+        AppSecret,
     ];
     type Deps = SyncRunner;
     type Error = crate::lambda::JobError;

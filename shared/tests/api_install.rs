@@ -14,6 +14,7 @@ use http::{Method, StatusCode, header};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use shared::config::{DEFAULT_SCOPES, LOCAL_CLIENT_ID};
+use shared::deps::{Deps, SyncRunner};
 use shared::domain::TenantId;
 use shared::install::query;
 use shared::store::keys::TenantItem;
@@ -24,13 +25,14 @@ use support::{Answer, Delivery, SHOPIFY_SECRET, TestApp, fixture, random_hex};
 use tokio::sync::mpsc;
 
 const SHOP: &str = "snowdevil.myshopify.com";
+const APP_URL: &str = "https://insights.example";
 
 /// The service wired to a fake Shopify that grants the default scopes to the app's credentials.
 struct Scene {
     t: TestApp,
     fake: FakeShopify,
     vault: Arc<LocalVault>,
-    _queued: mpsc::UnboundedReceiver<SyncRequest>,
+    queued: mpsc::UnboundedReceiver<SyncRequest>,
 }
 
 impl Scene {
@@ -38,7 +40,9 @@ impl Scene {
         Scene::over(TestApp::embedded().await).await
     }
 
+    /// `APP_URL` is HTTPS here, as Shopify requires of a subscription address.
     async fn over(t: TestApp) -> Scene {
+        let t = t.with_app_url(APP_URL);
         let fake = FakeShopify::start(FakeConfig {
             shop_domain: SHOP.into(),
             ..FakeConfig::default()
@@ -63,7 +67,7 @@ impl Scene {
             t,
             fake,
             vault,
-            _queued: queued,
+            queued,
         }
     }
 
@@ -185,6 +189,26 @@ impl Scene {
             .await
             .json["orders"]
             .clone()
+    }
+
+    /// `POST /sync`, the queued run carried out here, then `GET /sync/status`.
+    async fn sync(&mut self, bearer: &str) -> Value {
+        let a = self
+            .send_json(Method::POST, "/sync", bearer, &json!({}))
+            .await;
+        assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.json);
+        let req = self.queued.recv().await.unwrap();
+        let runner = SyncRunner::from_app(&self.t.app);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        shared::sync::run(&runner, &req, deadline, &|_, _| {})
+            .await
+            .unwrap();
+        self.t.get_with_token("/sync/status", bearer).await.json
+    }
+
+    async fn kept_pair(&self, tenant: TenantId) -> ShopTokens {
+        use shared::sync::TokenVault;
+        ShopTokens::decode(&self.vault.get(tenant).await.unwrap().unwrap())
     }
 
     async fn connected(&self, tenant: TenantId) -> bool {
@@ -698,4 +722,171 @@ async fn the_install_story_holds_on_every_backend() {
             .await;
         assert_eq!(again.status, StatusCode::CONFLICT, "{backend}");
     }
+}
+
+// ---- expiring tokens ----------------------------------------------------------------------------
+
+#[tokio::test]
+async fn an_expiring_token_is_refreshed_before_it_expires_across_syncs_and_never_used_expired() {
+    let mut s = Scene::new().await;
+    let clock = s.t.clock.clone();
+    s.fake
+        .use_clock(move || shared::clock::Clock::now(clock.as_ref()));
+    s.fake.generate(5, 3, 20, 11);
+    let installed = s.install_from_shopify(SHOP).await;
+    let (bearer, owner) = (token(&installed), tenant(&installed));
+    assert_eq!(s.fake.token_exchanges(), 1);
+
+    // Fresh for an hour: the first sync uses the granted token.
+    assert_eq!(s.sync(&bearer).await["state"], "idle");
+    assert_eq!(s.fake.token_exchanges(), 1);
+
+    // Four minutes before expiry: refreshed before the first call, the new pair kept.
+    s.t.clock.advance(chrono::Duration::minutes(56));
+    assert_eq!(s.sync(&bearer).await["state"], "idle");
+    assert_eq!(s.fake.token_exchanges(), 2);
+    let grant = s.fake.last_grant().unwrap();
+    let kept = s.kept_pair(owner).await;
+    assert_eq!(kept.access_token.expose_secret(), grant.access_token);
+    assert_eq!(
+        kept.refresh_token.unwrap().expose_secret(),
+        grant.refresh_token
+    );
+
+    // Long expired: refreshed again with the rotated refresh token (the first one is spent).
+    s.t.clock.advance(chrono::Duration::hours(3));
+    assert_eq!(s.sync(&bearer).await["state"], "idle");
+    assert_eq!(s.fake.token_exchanges(), 3);
+    assert_eq!(s.fake.calls_with_expired_token(), 0);
+    assert_eq!(s.fake.unauthorized(), 0);
+}
+
+#[tokio::test]
+async fn a_refused_refresh_ends_the_sync_in_needs_reauth_without_a_call_on_the_expired_token() {
+    let mut s = Scene::new().await;
+    let clock = s.t.clock.clone();
+    s.fake
+        .use_clock(move || shared::clock::Clock::now(clock.as_ref()));
+    let bearer = token(&s.install_from_shopify(SHOP).await);
+    s.fake.revoke_refresh_token();
+    s.t.clock.advance(chrono::Duration::hours(2));
+    let status = s.sync(&bearer).await;
+    assert_eq!(status["state"], "needs_reauth", "{status}");
+    assert_eq!(s.fake.calls_with_expired_token(), 0);
+    assert_eq!(s.fake.token_exchanges(), 1);
+}
+
+#[tokio::test]
+async fn concurrent_callers_of_one_expired_session_share_a_single_refresh() {
+    use shared::sync::session::{SessionPorts, ShopSession};
+    let s = Scene::new().await;
+    let clock = s.t.clock.clone();
+    s.fake
+        .use_clock(move || shared::clock::Clock::now(clock.as_ref()));
+    let owner = tenant(&s.install_from_shopify(SHOP).await);
+    s.t.clock.advance(chrono::Duration::hours(2));
+    let runner = SyncRunner::from_app(&s.t.app);
+    let shop = shared::domain::ShopDomain::parse(SHOP).unwrap();
+    let open = || async {
+        let ports = SessionPorts {
+            vault: &runner.vault,
+            api: &runner.shopify,
+            clock: &runner.clock,
+            refresher: &runner.refresher,
+        };
+        ShopSession::open(ports, owner, &shop)
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    // Two sessions (two runs in one process), four callers.
+    let (a, b) = (open().await, open().await);
+    let (ca, cb) = (a.client(), b.client());
+    let shops = tokio::join!(
+        shared::shopify::shop_info(&ca),
+        shared::shopify::shop_info(&cb),
+        shared::shopify::shop_info(&ca),
+        shared::shopify::shop_info(&cb),
+    );
+    for shop in [shops.0, shops.1, shops.2, shops.3] {
+        assert_eq!(shop.unwrap().domain, SHOP);
+    }
+    assert_eq!(s.fake.token_exchanges(), 2, "one refresh, not four");
+    assert_eq!(s.fake.calls_with_expired_token(), 0);
+}
+
+// ---- webhook subscriptions ----------------------------------------------------------------------
+
+fn handled_topics() -> Vec<String> {
+    let mut v: Vec<String> = shared::shopify::subscriptions::topics()
+        .map(shared::shopify::subscriptions::graphql_topic)
+        .collect();
+    v.sort();
+    v
+}
+
+fn subscribed(fake: &FakeShopify) -> Vec<String> {
+    let mut v: Vec<String> = fake
+        .subscriptions()
+        .into_iter()
+        .map(|sub| {
+            assert_eq!(sub.uri, format!("{APP_URL}/webhooks"));
+            sub.topic
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn an_install_subscribes_the_shop_to_every_handled_topic_once_and_a_sync_restores_a_dropped_one()
+ {
+    let mut s = Scene::new().await;
+    let bearer = token(&s.install_from_shopify(SHOP).await);
+    let topics = handled_topics();
+    assert!(topics.contains(&"APP_UNINSTALLED".to_owned()));
+    assert!(!topics.contains(&"SHOP_REDACT".to_owned()));
+    assert_eq!(subscribed(&s.fake), topics);
+    let created = s.fake.subscription_creates();
+    assert_eq!(created, topics.len() as u64);
+
+    // A sync finds them all: nothing created twice.
+    assert_eq!(s.sync(&bearer).await["state"], "idle");
+    assert_eq!(s.fake.subscription_creates(), created);
+
+    // Shopify dropped one after failed deliveries: the next sync puts it back.
+    s.fake.drop_subscription("ORDERS_PAID");
+    assert_eq!(s.sync(&bearer).await["state"], "idle");
+    assert_eq!(subscribed(&s.fake), topics);
+    assert_eq!(s.fake.subscription_creates(), created + 1);
+}
+
+#[tokio::test]
+async fn connecting_with_an_admin_api_token_subscribes_the_shop_too() {
+    let s = Scene::new().await;
+    let bearer = token(&s.register(SHOP).await.json);
+    let a = s
+        .send_json(
+            Method::PUT,
+            "/tenants/me/shopify",
+            &bearer,
+            &json!({"access_token": s.fake.config().token}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.json);
+    assert_eq!(subscribed(&s.fake), handled_topics());
+}
+
+#[tokio::test]
+async fn a_shop_that_refuses_the_subscription_address_still_connects() {
+    // Shopify accepts only HTTPS (or EventBridge, Pub/Sub) addresses: a plain-HTTP APP_URL is refused,
+    // and the install goes on without subscriptions (the sync reads what webhooks would bring).
+    let s = Scene::new().await;
+    let s = Scene {
+        t: s.t.with_app_url("http://127.0.0.1:3000"),
+        ..s
+    };
+    let installed = s.install_from_shopify(SHOP).await;
+    assert_eq!(s.me(&token(&installed)).await["shop_status"], "connected");
+    assert!(s.fake.subscriptions().is_empty());
 }

@@ -529,6 +529,7 @@ fn each_function_is_granted_exactly_what_its_code_uses() {
                     "TOKEN_SECRET_PREFIX",
                     "SHOPIFY_API_KEY",
                     "APP_URL",
+                    "SHOPIFY_EVENT_SOURCE_ARN",
                 ]
                 .contains(&k.as_str()),
                 "{name}: {k} is not a setting the code reads"

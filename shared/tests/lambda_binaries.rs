@@ -561,6 +561,8 @@ impl Scene {
                 // What the in-process app uses when they are unset, so both answer alike.
                 "SHOPIFY_API_KEY" => shared::config::LOCAL_CLIENT_ID.to_owned(),
                 "APP_URL" => shared::config::LOCAL_APP_URL.to_owned(),
+                // No partner event bus: subscriptions point at `{APP_URL}/webhooks`.
+                "SHOPIFY_EVENT_SOURCE_ARN" => String::new(),
                 _ => literal.clone().unwrap_or_else(|| {
                     panic!("{}: template variable {k} has no local stand-in", f.name)
                 }),
@@ -582,6 +584,7 @@ const TEMPLATE_SETTINGS: &[&str] = &[
     "SHOPIFY_API_KEY",
     "APP_URL",
     "SHOPIFY_SCOPES",
+    "SHOPIFY_EVENT_SOURCE_ARN",
     "RUST_LOG",
 ];
 

@@ -71,6 +71,19 @@ impl Topic {
             .unwrap_or("unknown")
     }
 
+    /// Every supported topic.
+    pub fn all() -> impl Iterator<Item = Topic> {
+        ALL.iter().map(|(t, _)| *t)
+    }
+
+    /// A mandatory privacy topic: declared app-wide (`shopify.app.toml`), never subscribed per shop.
+    pub fn is_compliance(self) -> bool {
+        matches!(
+            self,
+            Topic::CustomersDataRequest | Topic::CustomersRedact | Topic::ShopRedact
+        )
+    }
+
     pub fn family(self) -> Family {
         use Topic::*;
         match self {

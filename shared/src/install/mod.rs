@@ -201,8 +201,10 @@ pub async fn callback(
         &ports.shopify.http,
         ports.oauth.base_url.as_deref(),
         &shop,
-        &ports.oauth.app.client_id,
-        ports.secret,
+        oauth::Client {
+            id: &ports.oauth.app.client_id,
+            secret: ports.secret,
+        },
         code,
         now,
     )
@@ -221,7 +223,8 @@ pub async fn callback(
         expires_at: grant.expires_at,
         refresh_token_expires_at: grant.refresh_token_expires_at,
     };
-    let info = shop_info(&ports.shopify.client(&shop, tokens.access_token.clone()))
+    let client = ports.shopify.client(&shop, tokens.access_token.clone());
+    let info = shop_info(&client)
         .await
         .map_err(InstallError::Unreachable)?;
 
@@ -246,6 +249,7 @@ pub async fn callback(
         .put(&Directory::SigninCode(api_key::hash(&signin_code))),
     );
     connection::link(store, now, ports.vault, tenant, &shop, &tokens, info, extra).await?;
+    connection::subscribe(&client, &ports.shopify.webhook_uri, tenant).await;
     tracing::info!(%tenant, shop = %shop, "app installed");
     Ok(Installed {
         tenant,

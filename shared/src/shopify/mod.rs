@@ -4,7 +4,9 @@
 
 pub mod oauth;
 pub mod records;
+pub mod subscriptions;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -21,6 +23,16 @@ pub const PAGE_SIZE: u32 = 250;
 /// Attempts for one request through 5xx answers and network errors.
 const MAX_ATTEMPTS: u32 = 6;
 
+/// The HTTP client every call to Shopify goes through: bounded connect and whole-request times,
+/// so a Shopify that never answers cannot hold a request or a sync forever.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap_or_default()
+}
+
 /// Why a call failed after retries.
 #[derive(Debug, thiserror::Error)]
 pub enum ShopifyError {
@@ -30,6 +42,12 @@ pub enum ShopifyError {
     /// Shopify could not be reached, or kept failing with 5xx.
     #[error("Shopify could not be reached")]
     Unreachable {
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The shop's token could not be read or kept (the vault, or the app secret a refresh needs).
+    #[error("the shop's access token could not be read or kept")]
+    TokenStore {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
@@ -63,11 +81,29 @@ pub fn wait_for(cost: f64, bucket: &ThrottleStatus) -> Duration {
     Duration::from_secs_f64(missing / bucket.restore_rate)
 }
 
+/// Where a client gets the access token it sends: asked before every call, so a token that
+/// expires is refreshed before it is used (see `sync::session`).
+#[async_trait::async_trait]
+pub trait AccessToken: Send + Sync {
+    /// A token valid now. `Unauthorized` when none can be had (a refused refresh).
+    async fn current(&self) -> Result<SecretString, ShopifyError>;
+}
+
+/// A token that does not expire (a custom app's, or one just granted).
+struct Fixed(SecretString);
+
+#[async_trait::async_trait]
+impl AccessToken for Fixed {
+    async fn current(&self) -> Result<SecretString, ShopifyError> {
+        Ok(self.0.clone())
+    }
+}
+
 /// An Admin API client for one shop and token.
 pub struct Shopify {
     http: reqwest::Client,
     endpoint: String,
-    token: SecretString,
+    token: Arc<dyn AccessToken>,
     /// What the last answer said of the bucket, and what the last query cost.
     bucket: Mutex<Option<(ThrottleStatus, f64)>>,
     /// Time spent waiting for the bucket (reported by the sync).
@@ -81,6 +117,16 @@ impl Shopify {
         base_url: Option<&str>,
         shop: &ShopDomain,
         token: SecretString,
+    ) -> Shopify {
+        Shopify::with_tokens(http, base_url, shop, Arc::new(Fixed(token)))
+    }
+
+    /// A client that asks `token` for the access token before every call.
+    pub fn with_tokens(
+        http: reqwest::Client,
+        base_url: Option<&str>,
+        shop: &ShopDomain,
+        token: Arc<dyn AccessToken>,
     ) -> Shopify {
         let base = base_url
             .map(|b| b.trim_end_matches('/').to_owned())
@@ -118,10 +164,11 @@ impl Shopify {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            let token = self.token.current().await?;
             let sent = self
                 .http
                 .post(&self.endpoint)
-                .header("X-Shopify-Access-Token", self.token.expose_secret())
+                .header("X-Shopify-Access-Token", token.expose_secret())
                 .json(&body)
                 .send()
                 .await;

@@ -74,23 +74,57 @@ fn unreachable(e: impl std::error::Error + Send + Sync + 'static) -> ShopifyErro
     }
 }
 
+/// The app's credentials at the token endpoint.
+pub struct Client<'a> {
+    pub id: &'a str,
+    pub secret: &'a SecretString,
+}
+
 /// `POST {origin}/admin/oauth/access_token` with `client_id`, `client_secret`, `code` and
 /// `expiring=1`: an expiring offline token and its refresh token.
 pub async fn exchange(
     http: &reqwest::Client,
     base_url: Option<&str>,
     shop: &ShopDomain,
-    client_id: &str,
-    client_secret: &SecretString,
+    client: Client<'_>,
     code: &str,
     now: DateTime<Utc>,
 ) -> Result<Grant, ExchangeError> {
     let body = form_urlencoded::Serializer::new(String::new())
-        .append_pair("client_id", client_id)
-        .append_pair("client_secret", client_secret.expose_secret())
+        .append_pair("client_id", client.id)
+        .append_pair("client_secret", client.secret.expose_secret())
         .append_pair("code", code)
         .append_pair("expiring", "1")
         .finish();
+    token_endpoint(http, base_url, shop, body, now).await
+}
+
+/// `POST {origin}/admin/oauth/access_token` with `grant_type=refresh_token`: a new access token and
+/// a new refresh token (the one given is spent: store both before using either).
+pub async fn refresh(
+    http: &reqwest::Client,
+    base_url: Option<&str>,
+    shop: &ShopDomain,
+    client: Client<'_>,
+    refresh_token: &SecretString,
+    now: DateTime<Utc>,
+) -> Result<Grant, ExchangeError> {
+    let body = form_urlencoded::Serializer::new(String::new())
+        .append_pair("client_id", client.id)
+        .append_pair("client_secret", client.secret.expose_secret())
+        .append_pair("grant_type", "refresh_token")
+        .append_pair("refresh_token", refresh_token.expose_secret())
+        .finish();
+    token_endpoint(http, base_url, shop, body, now).await
+}
+
+async fn token_endpoint(
+    http: &reqwest::Client,
+    base_url: Option<&str>,
+    shop: &ShopDomain,
+    body: String,
+    now: DateTime<Utc>,
+) -> Result<Grant, ExchangeError> {
     let res = http
         .post(format!(
             "{}/admin/oauth/access_token",
@@ -115,7 +149,11 @@ pub async fn exchange(
     let bytes = res.bytes().await.map_err(unreachable)?;
     let a: TokenAnswer = serde_json::from_slice(&bytes)
         .map_err(|_| ShopifyError::Protocol("token endpoint answered no token".into()))?;
-    let after = |s: Option<i64>| s.map(|s| now + Duration::seconds(s));
+    // A lifetime Shopify could never send (negative, or past what a timestamp holds) is "none".
+    let after = |s: Option<i64>| {
+        s.filter(|s| (0..=100 * 365 * 86_400).contains(s))
+            .map(|s| now + Duration::seconds(s))
+    };
     Ok(Grant {
         scopes: a
             .scope

@@ -134,11 +134,19 @@ pub async fn import(
     let mut newest = state.record().bulk_newest;
     let mut applied = 0u64;
     if let Some(url) = url {
-        let mut res = deps.shopify.http.get(&url).send().await.map_err(|e| {
-            SyncError::Unreachable(ShopifyError::Unreachable {
-                source: Box::new(e),
-            })
-        })?;
+        let mut res = deps
+            .shopify
+            .http
+            .get(&url)
+            // A whole shop's orders: longer than one API call may take, never unbounded.
+            .timeout(std::time::Duration::from_secs(10 * 60))
+            .send()
+            .await
+            .map_err(|e| {
+                SyncError::Unreachable(ShopifyError::Unreachable {
+                    source: Box::new(e),
+                })
+            })?;
         if !res.status().is_success() {
             return Err(SyncError::Unreachable(ShopifyError::Unreachable {
                 source: format!("bulk result download answered {}", res.status()).into(),

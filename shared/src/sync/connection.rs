@@ -10,7 +10,7 @@ use super::vault::ShopTokens;
 use super::{SyncError, TokenVault};
 use crate::deps::ShopifyApi;
 use crate::domain::{ShopDomain, TenantId};
-use crate::shopify::{ShopInfo, ShopifyError, shop_info};
+use crate::shopify::{ShopInfo, Shopify, ShopifyError, shop_info, subscriptions};
 use crate::store::items::sync::ConnectionRecord;
 use crate::store::items::tenant::DirectoryEntry;
 use crate::store::keys::{Directory, TenantItem};
@@ -56,6 +56,7 @@ pub async fn connect(
         Vec::new(),
     )
     .await?;
+    subscribe(&client, &shopify.webhook_uri, tenant).await;
     Ok(Connection {
         shop_domain: shop.as_str().to_owned(),
         scopes,
@@ -132,6 +133,21 @@ pub async fn link(
     Err(SyncError::Store(StoreError::ConditionFailed {
         index: extra.len(),
     }))
+}
+
+/// Subscribes the shop to every handled topic at `uri` (idempotent). Never fails the caller: a
+/// shop that could not be subscribed now is subscribed by its next sync, and the sync reads what
+/// webhooks would have brought meanwhile.
+pub async fn subscribe(client: &Shopify, uri: &str, tenant: TenantId) {
+    match subscriptions::ensure(client, uri).await {
+        Ok(s) if s.created > 0 => {
+            tracing::info!(%tenant, created = s.created, existing = s.existing, "webhook subscriptions created");
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(%tenant, error = %e, "webhook subscriptions could not be created now; the next sync retries");
+        }
+    }
 }
 
 /// Destroys the token and unlists the shop; its data stays.

@@ -7,6 +7,7 @@ pub mod bulk;
 pub mod connection;
 pub mod queue;
 pub mod run;
+pub mod session;
 pub mod state;
 pub mod vault;
 

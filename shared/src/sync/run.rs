@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
+use super::session::{SessionPorts, ShopSession};
 use super::state::{End, SyncState, since};
 use super::{OVERLAP_MINUTES, SyncError, SyncRequest, bulk, connection};
 use crate::deps::SyncRunner;
@@ -52,22 +53,27 @@ pub async fn run(
         SyncState::finish(store, now(), tenant, End::Idle(Some(why))).await?;
         return Ok(RunOutcome::Skipped);
     };
-    let Some(token) = deps
-        .vault
-        .get(tenant)
-        .await?
-        .map(|kept| super::vault::ShopTokens::decode(&kept).access_token)
-    else {
+    let shop = ShopDomain::parse(&conn.shop_domain).map_err(|_| SyncError::NotConnected)?;
+    let ports = SessionPorts {
+        vault: &deps.vault,
+        api: &deps.shopify,
+        clock: &deps.clock,
+        refresher: &deps.refresher,
+    };
+    let Some(session) = ShopSession::open(ports, tenant, &shop).await? else {
         let why = "no access token is stored; connect the shop again".to_owned();
         SyncState::finish(store, now(), tenant, End::NeedsReauth(why)).await?;
         return Ok(RunOutcome::NeedsReauth);
     };
-    let shop = ShopDomain::parse(&conn.shop_domain).map_err(|_| SyncError::NotConnected)?;
     let zone = conn
         .iana_timezone
         .as_deref()
         .and_then(|z| z.parse::<chrono_tz::Tz>().ok());
-    let client = deps.shopify.client(&shop, token);
+    // Every call asks the session for its token: an expiring one is refreshed before use.
+    let client = session.client();
+    // Shopify removes a subscription whose deliveries keep failing: every run puts back what is
+    // missing (one read when nothing is).
+    connection::subscribe(&client, &deps.shopify.webhook_uri, tenant).await;
 
     let mut applied = 0u64;
     let mut read = 0u64;

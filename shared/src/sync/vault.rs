@@ -99,6 +99,10 @@ pub trait TokenVault: Send + Sync {
     async fn put(&self, tenant: TenantId, token: &SecretString) -> Result<(), VaultError>;
     async fn get(&self, tenant: TenantId) -> Result<Option<SecretString>, VaultError>;
     async fn delete(&self, tenant: TenantId) -> Result<(), VaultError>;
+    /// What the vault holds now, past any cache (another process may have replaced it).
+    async fn reload(&self, tenant: TenantId) -> Result<Option<SecretString>, VaultError> {
+        self.get(tenant).await
+    }
 }
 
 /// No vault configured (functions that never touch shop tokens).
@@ -213,6 +217,11 @@ impl TokenVault for SecretsManagerVault {
             }
             Err(e) => Err(unavailable(e)),
         }
+    }
+
+    async fn reload(&self, tenant: TenantId) -> Result<Option<SecretString>, VaultError> {
+        self.cache.lock().await.remove(&tenant);
+        self.get(tenant).await
     }
 
     async fn delete(&self, tenant: TenantId) -> Result<(), VaultError> {

@@ -34,6 +34,13 @@
 //!   401s from now on), `rotate_token(new)` (the old token 401s, `new` works), `set_scopes(..)`,
 //!   `drain_bucket()` / `set_available(points)`, `fail_next_bulk(error_code)` (the next bulk
 //!   operation ends `FAILED` with that `errorCode` and a `partialDataUrl` holding the first half).
+//! - Webhooks (`webhooks.rs`): `webhookSubscriptionCreate` and `webhookSubscriptions` (an address
+//!   that is not `https://`, `pubsub://` or an EventBridge ARN, or a topic already subscribed to the
+//!   address, is a `userErrors` entry); `subscriptions()`, `subscription_creates()`,
+//!   `drop_subscription(topic)`.
+//! - Expiring tokens: an access token granted by the OAuth endpoint expires after its `expires_in`
+//!   by the clock given to `use_clock(..)` (the wall clock otherwise); a call with it after that
+//!   answers 401 and counts in `calls_with_expired_token()`.
 //! - Stats: `requests()` (GraphQL POSTs, whatever their outcome), `throttled()`, `failures_served()`
 //!   (injected 5xx, both endpoints), `unauthorized()`, `pages_served(kind)`, `records_served(kind)`
 //!   (nodes in connection pages), `bulk_operations_started()`, `downloads()`, `available()` (the
@@ -105,6 +112,7 @@
 
 mod gql;
 mod oauth;
+mod webhooks;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -285,6 +293,9 @@ impl FakeShopify {
             bulk: Vec::new(),
             stats: Stats::default(),
             oauth: oauth::OAuthState::default(),
+            subscriptions: webhooks::Subscriptions::default(),
+            token_expires_at: None,
+            now: None,
         }));
         let app = Router::new()
             .route("/admin/api/{version}/graphql.json", post(graphql))
@@ -613,6 +624,7 @@ impl FakeShopify {
     pub fn rotate_token(&self, new: &str) {
         let mut st = self.lock();
         st.token = Some(new.to_owned());
+        st.token_expires_at = None;
         st.config.token = new.to_owned();
     }
 
@@ -653,6 +665,16 @@ impl FakeShopify {
 
     pub fn throttled(&self) -> u64 {
         self.lock().stats.throttled
+    }
+
+    /// Calls made with the accepted token after it expired (each answered 401).
+    pub fn calls_with_expired_token(&self) -> u64 {
+        self.lock().stats.expired
+    }
+
+    /// Token expiry is judged by `now` from here on (pass the service's clock).
+    pub fn use_clock(&self, now: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) {
+        self.lock().now = Some(Arc::new(now));
     }
 
     pub fn failures_served(&self) -> u64 {
@@ -740,6 +762,8 @@ struct Stats {
     records: HashMap<Kind, u64>,
     bulk_started: u64,
     downloads: u64,
+    /// Calls made with the right token after it expired.
+    expired: u64,
 }
 
 struct BulkOp {
@@ -845,6 +869,17 @@ struct Inner {
     bulk: Vec<BulkOp>,
     stats: Stats,
     oauth: oauth::OAuthState,
+    subscriptions: webhooks::Subscriptions,
+    /// When the accepted token expires (an expiring offline token); `None`: never.
+    token_expires_at: Option<DateTime<Utc>>,
+    /// What "now" is for token expiry (the service's clock in tests); the wall clock by default.
+    now: Option<Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>>,
+}
+
+impl Inner {
+    fn now(&self) -> DateTime<Utc> {
+        self.now.as_ref().map_or_else(Utc::now, |f| f())
+    }
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -1028,6 +1063,12 @@ impl Inner {
 
     fn route(&mut self, q: &str, vars: &Value) -> Result<Value, Value> {
         let bad = |e: String| gql_error(&format!("Parse error: {e}"), "PARSE_ERROR");
+        if let Some(args) = field_arguments(q, "webhookSubscriptionCreate", vars).map_err(bad)? {
+            return self.subscription_create(&args);
+        }
+        if let Some(args) = field_arguments(q, "webhookSubscriptions", vars).map_err(bad)? {
+            return self.subscription_list(&args);
+        }
         if let Some(args) = field_arguments(q, "bulkOperationRunQuery", vars).map_err(bad)? {
             return self.bulk_run(&args);
         }
@@ -1479,6 +1520,11 @@ fn handle(st: &mut Inner, headers: &HeaderMap, body: &[u8]) -> Response {
         .and_then(|v| v.to_str().ok());
     if token.is_none() || token != st.token.as_deref() {
         st.stats.unauthorized += 1;
+        return json_response(StatusCode::UNAUTHORIZED, &json!({"errors": INVALID_TOKEN}));
+    }
+    if st.token_expires_at.is_some_and(|at| at <= st.now()) {
+        st.stats.unauthorized += 1;
+        st.stats.expired += 1;
         return json_response(StatusCode::UNAUTHORIZED, &json!({"errors": INVALID_TOKEN}));
     }
     let Ok(req) = serde_json::from_slice::<Value>(body) else {

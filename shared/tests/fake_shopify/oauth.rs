@@ -54,6 +54,12 @@ impl FakeShopify {
         self.lock().oauth.access_ttl = Some(seconds);
     }
 
+    /// The current refresh token is refused from now on (the merchant uninstalled, or Shopify
+    /// revoked the grant).
+    pub fn revoke_refresh_token(&self) {
+        self.lock().oauth.refresh_token = None;
+    }
+
     /// Successful code exchanges and refreshes.
     pub fn token_exchanges(&self) -> u64 {
         self.lock().oauth.exchanges
@@ -119,7 +125,9 @@ fn exchange(st: &mut Inner, body: &[u8]) -> Response {
         access_token: format!("shpua_{n:08}"),
         refresh_token: format!("shprt_{n:08}"),
     };
+    let ttl = st.oauth.access_ttl.unwrap_or(3600);
     st.token = Some(grant.access_token.clone());
+    st.token_expires_at = Some(st.now() + chrono::Duration::seconds(ttl));
     st.config.token = grant.access_token.clone();
     st.oauth.refresh_token = Some(grant.refresh_token.clone());
     st.oauth.exchanges += 1;
@@ -129,7 +137,7 @@ fn exchange(st: &mut Inner, body: &[u8]) -> Response {
         &json!({
             "access_token": grant.access_token,
             "scope": st.config.scopes.join(","),
-            "expires_in": st.oauth.access_ttl.unwrap_or(3600),
+            "expires_in": ttl,
             "refresh_token": grant.refresh_token,
             "refresh_token_expires_in": 7_776_000,
         }),

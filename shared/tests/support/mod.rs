@@ -125,6 +125,13 @@ impl TestApp {
         self
     }
 
+    /// The same test app served at `url` (`APP_URL`; webhook subscriptions point under it).
+    pub fn with_app_url(mut self, url: &str) -> TestApp {
+        self.app.shopify_app.app_url = url.to_owned();
+        self.router = shared::routes::local_router(self.app.clone());
+        self
+    }
+
     pub fn backend(&self) -> &'static str {
         self.app.store.backend_name()
     }
