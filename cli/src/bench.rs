@@ -115,13 +115,20 @@ async fn shop_redact(backend: Backend, orders: u64) -> Result<(), super::CliErro
     );
     let before = store.consumed();
     let start = Instant::now();
-    let erased = shared::ingest::lifecycle::redact_shop(
+    // The whole erase in one go, as the job runs it (no delivery's time budget).
+    let erased = match shared::ingest::lifecycle::redact_shop(
         store.as_ref(),
         &shared::sync::vault::NoVault,
+        now,
         tenant,
+        start + std::time::Duration::from_secs(24 * 3600),
     )
     .await
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| e.to_string())?
+    {
+        shared::ingest::lifecycle::Erase::Done { erased }
+        | shared::ingest::lifecycle::Erase::Unfinished { erased } => erased,
+    };
     let took = start.elapsed();
     let after = store.consumed();
     println!("backend     orders   items erased   seconds   items/s   WCU");

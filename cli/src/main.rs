@@ -174,10 +174,7 @@ async fn sync_one(shop: &str, data_dir: &std::path::Path) -> Result<(), CliError
     let progress = |kind: shared::shopify::records::Kind, read: u64| {
         bar.set_message(format!("{read} records read (now: {})", kind.as_str()));
     };
-    let req = shared::sync::SyncRequest {
-        tenant: entry.tenant,
-        sync_id,
-    };
+    let req = shared::sync::SyncRequest::sync(entry.tenant, sync_id);
     // No Lambda limit here: run to the end.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(365 * 24 * 3600);
     let outcome = shared::sync::run(&app.deps(), &req, deadline, &progress).await?;

@@ -93,6 +93,7 @@ pub async fn sync_shop(
         RunOutcome::Requeued => json!({"result": "requeued"}),
         RunOutcome::NeedsReauth => json!({"result": "needs_reauth"}),
         RunOutcome::Skipped => json!({"result": "skipped"}),
+        RunOutcome::Erased { items } => json!({"result": "erased", "items": items}),
     })
 }
 

@@ -258,8 +258,13 @@ impl Job for SyncShop {
     const NEEDS: &'static [Need] = &[
         TableWrite,
         Clock,
-        // Reads the shop's tokens; keeps the pair a refresh rotates.
-        Vault(&["GetSecretValue", "PutSecretValue", "CreateSecret"]),
+        // Reads the shop's tokens; keeps the pair a refresh rotates; a shop erase destroys them.
+        Vault(&[
+            "GetSecretValue",
+            "PutSecretValue",
+            "CreateSecret",
+            "DeleteSecret",
+        ]),
         Queue,
         ShopifyApi,
         AppSecret,

@@ -514,3 +514,95 @@ async fn a_data_request_is_listed_and_its_export_holds_the_customer_and_their_or
         assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
     }
 }
+
+#[tokio::test]
+async fn a_shop_erase_that_outlasts_its_delivery_is_finished_by_the_job_the_scheduler_hands_it_to()
+{
+    use shared::deps::{Deps, Scheduler, SyncRunner};
+    use shared::ingest::lifecycle::{Erase, pending_erases, redact_shop};
+    use shared::sync::{RunOutcome, SyncRequest};
+    for t in TestApp::every_backend().await {
+        let backend = t.backend();
+        let (tx, mut queued) = tokio::sync::mpsc::unbounded_channel();
+        let deps = SyncDeps {
+            vault: Arc::new(LocalVault::new(
+                t.app.store.clone(),
+                &SecretString::from("lifecycle test key"),
+            )),
+            queue: Arc::new(shared::sync::queue::LocalQueue(tx)),
+            shopify_base_url: None,
+            http: reqwest::Client::new(),
+            bulk_first_sync: false,
+            bulk_poll: Duration::from_millis(10),
+        };
+        let t = t.with_sync(deps);
+        let (tid, _shop, token) = connected(&t).await;
+        let template: Value = serde_json::from_slice(&fixture("orders-create.json")).unwrap();
+        for i in 0..120u64 {
+            let mut o = template.clone();
+            o["id"] = json!(7_000 + i);
+            let (order, customer) =
+                shared::ingest::payload::order(&serde_json::to_vec(&o).unwrap()).unwrap();
+            let change = Change::UpsertOrder(order, customer);
+            apply(t.app.store.as_ref(), t.clock.now(), tid, None, &change)
+                .await
+                .unwrap();
+        }
+        let store = t.app.store.as_ref();
+
+        // A delivery whose time ran out before the first page: the request stays listed.
+        let erase = redact_shop(
+            store,
+            t.app.sync.vault.as_ref(),
+            t.clock.now(),
+            tid,
+            std::time::Instant::now(),
+        )
+        .await
+        .unwrap();
+        assert!(matches!(erase, Erase::Unfinished { .. }), "{backend}");
+        assert_eq!(pending_erases(store).await.unwrap(), vec![tid], "{backend}");
+        assert!(!items(&t, tid, "ORDER#").await.is_empty(), "{backend}");
+
+        // The scheduler hands it to the job; the job finishes it and unlists it.
+        let queued_now = shared::sync::schedule(&Scheduler::from_app(&t.app))
+            .await
+            .unwrap();
+        assert_eq!(
+            queued_now, 1,
+            "{backend}: only the erase (the shop is gone)"
+        );
+        let req = queued.recv().await.unwrap();
+        assert_eq!(req, SyncRequest::erase(tid), "{backend}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let outcome = shared::sync::run(&SyncRunner::from_app(&t.app), &req, deadline, &|_, _| {})
+            .await
+            .unwrap();
+        assert!(
+            matches!(outcome, RunOutcome::Erased { items } if items >= 120),
+            "{backend}: {outcome:?}"
+        );
+        let left = items(&t, tid, "").await;
+        let sort_keys: Vec<&str> = left.iter().filter_map(|i| i["sk"].as_s()).collect();
+        assert_eq!(sort_keys, vec!["PROFILE"], "{backend}");
+        assert!(pending_erases(store).await.unwrap().is_empty(), "{backend}");
+        let metrics = t.get_with_token("/dashboard/metrics", &token).await;
+        assert_eq!(metrics.json["orders"], 0, "{backend}");
+        // Nothing more for the scheduler to hand out.
+        let queued_now = shared::sync::schedule(&Scheduler::from_app(&t.app))
+            .await
+            .unwrap();
+        assert_eq!(queued_now, 0, "{backend}");
+    }
+}
+
+#[test]
+fn a_sync_request_without_work_is_a_sync_and_an_erase_request_names_its_work() {
+    use shared::sync::{SyncRequest, Work};
+    let old: SyncRequest = serde_json::from_value(json!({"tenant": 42, "sync_id": "s1"})).unwrap();
+    assert_eq!(old.work, Work::Sync);
+    let sync = serde_json::to_value(SyncRequest::sync(TenantId::new(42), "s1".into())).unwrap();
+    assert_eq!(sync, json!({"tenant": 42, "sync_id": "s1"}));
+    let erase = serde_json::to_value(SyncRequest::erase(TenantId::new(42))).unwrap();
+    assert_eq!(erase["work"], "erase_shop");
+}

@@ -518,10 +518,10 @@ impl Scene {
         if let (Some(tenant), Some(sync_id)) = (&self.tenant, &self.sync_id)
             && v["detail"]["sync_id"].is_string()
         {
-            let req = shared::sync::SyncRequest {
-                tenant: shared::domain::TenantId::parse(tenant).unwrap(),
-                sync_id: sync_id.clone(),
-            };
+            let req = shared::sync::SyncRequest::sync(
+                shared::domain::TenantId::parse(tenant).unwrap(),
+                sync_id.clone(),
+            );
             v["detail"] = serde_json::to_value(req).unwrap();
         }
         v

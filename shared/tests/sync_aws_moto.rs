@@ -28,10 +28,7 @@ async fn sync_requests_go_to_the_bus_in_batches_of_ten() {
     let bus = format!("insights-{}", support::random_hex(4));
     client.create_event_bus().name(&bus).send().await.unwrap();
     let requests: Vec<SyncRequest> = (1..=23)
-        .map(|i| SyncRequest {
-            tenant: TenantId::new(i),
-            sync_id: format!("sync_{i}"),
-        })
+        .map(|i| SyncRequest::sync(TenantId::new(i), format!("sync_{i}")))
         .collect();
     EventBridgeQueue::new(client.clone(), &bus)
         .enqueue(&requests)

@@ -10,9 +10,13 @@ use chrono::{DateTime, Utc};
 
 use super::Outcome;
 use crate::domain::{ShopifyId, TenantId};
-use crate::store::items::compliance::DataRequestRecord;
+use std::time::Instant;
+
+use crate::store::items::compliance::{DataRequestRecord, EraseRequest};
 use crate::store::items::sync::ConnectionRecord;
-use crate::store::keys::{shop_data_prefixes, shop_data_singletons, tenant_partition};
+use crate::store::keys::{
+    ERASES_PENDING, shop_data_prefixes, shop_data_singletons, tenant_partition,
+};
 use crate::store::{Index, Key, MAX_BATCH_OPS, Query, SortRange, Store, StoreError, WriteOp};
 use crate::sync::state::SyncState;
 use crate::sync::{TokenVault, VaultError};
@@ -43,16 +47,38 @@ pub async fn uninstalled(
     Ok(())
 }
 
+/// How far an erase got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Erase {
+    /// Every item erased (this many by this call).
+    Done { erased: u64 },
+    /// Out of time: this many erased, the rest left for the job (the request stays listed).
+    Unfinished { erased: u64 },
+}
+
+/// How long a `shop/redact` delivery erases before answering: a small shop is gone when Shopify
+/// gets its `200`; a large one is finished by the job (well within API Gateway's 29 s).
+pub const INLINE_ERASE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// `shop/redact`: every item of the shop's data in the tenant's partition erased (orders,
 /// customers, products, day rollups, totals, applied events, connection, sync state, token), by
 /// Query and batched deletes, never a Scan. The GSI entries (order listing, customer ranking) are
 /// attributes of those items and go with them. The account (profile, directory entries, API key)
-/// stays. Answers how many items were deleted.
+/// stays.
+///
+/// The request is recorded first (and listed for the scheduler); it is removed after the last
+/// delete. Past `deadline` the erase stops between pages and answers `Unfinished`: the job
+/// (`sync-shop`, handed the request by the scheduler) runs it again from what is left.
 pub async fn redact_shop(
     store: &dyn Store,
     vault: &dyn TokenVault,
+    now: DateTime<Utc>,
     tenant: TenantId,
-) -> Result<u64, LifecycleError> {
+    deadline: Instant,
+) -> Result<Erase, LifecycleError> {
+    store
+        .write(vec![EraseRequest { requested_at: now }.put(tenant)])
+        .await?;
     vault.delete(tenant).await?;
     let mut erased = 0u64;
     let singles: Vec<WriteOp> = shop_data_singletons()
@@ -63,6 +89,10 @@ pub async fn redact_shop(
     for prefix in shop_data_prefixes() {
         let mut cursor = None;
         loop {
+            if Instant::now() >= deadline {
+                tracing::info!(%tenant, erased, "shop erase out of time; the job finishes it");
+                return Ok(Erase::Unfinished { erased });
+            }
             let query = Query::partition(
                 Index::Primary,
                 tenant_partition(tenant),
@@ -82,8 +112,24 @@ pub async fn redact_shop(
             }
         }
     }
+    store.write(vec![EraseRequest::done(tenant)]).await?;
     tracing::info!(%tenant, erased, "shop data erased");
-    Ok(erased)
+    Ok(Erase::Done { erased })
+}
+
+/// Tenants whose erase is not finished (one Query of the sparse index, never a Scan).
+pub async fn pending_erases(store: &dyn Store) -> Result<Vec<TenantId>, StoreError> {
+    let mut q = Query::partition(Index::Gsi2, ERASES_PENDING, SortRange::All).limit(500);
+    let mut tenants = Vec::new();
+    loop {
+        let page = store.query(&q).await?;
+        tenants.extend(page.items.iter().filter_map(EraseRequest::listed_tenant));
+        match page.next {
+            Some(c) => q.cursor = Some(c),
+            None => break,
+        }
+    }
+    Ok(tenants)
 }
 
 fn delete(key: Key) -> WriteOp {

@@ -171,7 +171,8 @@ async fn ingest(
             return Ok(Outcome::Applied);
         }
         Parsed::Lifecycle(Topic::ShopRedact) => {
-            lifecycle::redact_shop(store, vault, tenant).await?;
+            let deadline = std::time::Instant::now() + lifecycle::INLINE_ERASE;
+            lifecycle::redact_shop(store, vault, now, tenant, deadline).await?;
             return Ok(Outcome::Applied);
         }
         Parsed::Lifecycle(topic) => {

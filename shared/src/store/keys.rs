@@ -47,6 +47,8 @@ pub enum TenantItem {
     ShopifyToken,
     /// A `customers/data_request`, by Shopify's data request id.
     DataRequest(ShopifyId),
+    /// A `shop/redact` whose erase is not finished, listed in gsi2 until it is.
+    EraseRequest,
 }
 
 impl TenantItem {
@@ -64,6 +66,7 @@ impl TenantItem {
             TenantItem::SyncState => "SYNC".into(),
             TenantItem::ShopifyToken => "SHOPIFY_TOKEN".into(),
             TenantItem::DataRequest(id) => format!("DATAREQ#{:020}", id.get()),
+            TenantItem::EraseRequest => "ERASE".into(),
         }
     }
 
@@ -78,6 +81,7 @@ impl TenantItem {
             None => match sk {
                 "PROFILE" => Some(TenantItem::Profile),
                 "TOTALS" => Some(TenantItem::Totals),
+                "ERASE" => Some(TenantItem::EraseRequest),
                 "CONNECTION" => Some(TenantItem::Connection),
                 "SYNC" => Some(TenantItem::SyncState),
                 "SHOPIFY_TOKEN" => Some(TenantItem::ShopifyToken),
@@ -251,6 +255,10 @@ pub fn customer_rank_partition(t: TenantId) -> String {
 /// The gsi2 partition listing every connected shop (one entry per tenant, sort key = tenant):
 /// the scheduler's Query. Like the directory, it spans tenants by design.
 pub const CONNECTED_SHOPS: &str = "DIR#CONNECTED";
+
+/// The gsi2 partition listing every tenant whose shop erase (`shop/redact`) is not finished: the
+/// scheduler's Query that hands them to the job.
+pub const ERASES_PENDING: &str = "DIR#ERASE";
 
 /// Failed logins for one subject (`kind` is `email` or `client`, `subject` a SHA-256 hex of it)
 /// in the throttling window that starts at `window_start` (epoch seconds).

@@ -22,7 +22,7 @@ use crate::store::items::sync::ConnectionRecord;
 use crate::store::keys;
 use crate::store::{Index, Query, SortRange, Store, StoreError};
 pub use connection::{Connection, connect, disconnect};
-pub use queue::{SyncQueue, SyncRequest};
+pub use queue::{SyncQueue, SyncRequest, Work};
 pub use run::{Progress, RunOutcome, local_worker, run};
 use state::{End, Phase, SyncState};
 pub use state::{LEASE_MINUTES, Status, status};
@@ -75,10 +75,7 @@ pub async fn request(
     }
     let sync_id = SyncState::claim(store, now, tenant).await?;
     if let Err(e) = queue
-        .enqueue(&[SyncRequest {
-            tenant,
-            sync_id: sync_id.clone(),
-        }])
+        .enqueue(&[SyncRequest::sync(tenant, sync_id.clone())])
         .await
     {
         let why = "could not queue the sync".to_owned();
@@ -104,7 +101,7 @@ pub async fn schedule(deps: &Scheduler) -> Result<usize, SyncError> {
                 continue;
             }
             match SyncState::claim(store, deps.clock.now(), tenant).await {
-                Ok(sync_id) => requests.push(SyncRequest { tenant, sync_id }),
+                Ok(sync_id) => requests.push(SyncRequest::sync(tenant, sync_id)),
                 Err(SyncError::Running) => {}
                 Err(e) => return Err(e),
             }
@@ -114,7 +111,15 @@ pub async fn schedule(deps: &Scheduler) -> Result<usize, SyncError> {
             None => break,
         }
     }
+    // Shop erases that did not finish in their delivery: the job does the rest. Two runs of one
+    // erase (a schedule while one is running) only delete the same items twice.
+    let erases = crate::ingest::lifecycle::pending_erases(store).await?;
+    requests.extend(erases.iter().map(|t| SyncRequest::erase(*t)));
     deps.queue.enqueue(&requests).await?;
-    tracing::info!(queued = requests.len(), "sync scheduled");
+    tracing::info!(
+        queued = requests.len(),
+        erases = erases.len(),
+        "sync scheduled"
+    );
     Ok(requests.len())
 }

@@ -14,11 +14,51 @@ pub const DETAIL_TYPE: &str = "SyncRequested";
 const BATCH: usize = 10;
 const ATTEMPTS: u32 = 4;
 
-/// One shop to sync (the event's `detail`).
+/// One shop's background work (the event's `detail`): a sync, or the rest of a shop erase.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncRequest {
     pub tenant: TenantId,
     pub sync_id: String,
+    /// Absent in a sync request (as before erases were queued).
+    #[serde(default, skip_serializing_if = "Work::is_sync")]
+    pub work: Work,
+}
+
+/// What a request asks of the shop's job.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Work {
+    /// Read the shop's changes from the Admin API.
+    #[default]
+    Sync,
+    /// Finish a `shop/redact` erase that did not fit its delivery.
+    EraseShop,
+}
+
+impl Work {
+    fn is_sync(&self) -> bool {
+        *self == Work::Sync
+    }
+}
+
+impl SyncRequest {
+    /// A sync of `tenant`'s shop under the claim `sync_id`.
+    pub fn sync(tenant: TenantId, sync_id: String) -> SyncRequest {
+        SyncRequest {
+            tenant,
+            sync_id,
+            work: Work::Sync,
+        }
+    }
+
+    /// The rest of `tenant`'s shop erase.
+    pub fn erase(tenant: TenantId) -> SyncRequest {
+        SyncRequest {
+            tenant,
+            sync_id: "erase".into(),
+            work: Work::EraseShop,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -8,9 +8,10 @@ use chrono::{DateTime, Utc};
 
 use super::session::{SessionPorts, ShopSession};
 use super::state::{End, SyncState, since};
-use super::{OVERLAP_MINUTES, SyncError, SyncRequest, bulk, connection};
+use super::{OVERLAP_MINUTES, SyncError, SyncRequest, Work, bulk, connection};
 use crate::deps::SyncRunner;
 use crate::domain::{ShopDomain, TenantId};
+use crate::ingest::lifecycle;
 use crate::ingest::{Outcome, apply};
 use crate::shopify::ShopifyError;
 use crate::shopify::records::{self, Kind};
@@ -28,6 +29,8 @@ pub enum RunOutcome {
     NeedsReauth,
     /// Another run of this shop holds the claim, or the shop is no longer connected.
     Skipped,
+    /// The shop's erase finished: this many items erased by this run.
+    Erased { items: u64 },
 }
 
 /// Progress callback: kind, records read so far in this run.
@@ -44,6 +47,9 @@ pub async fn run(
     let store = deps.store.as_ref();
     let now = || deps.clock.now();
     let tenant = req.tenant;
+    if req.work == Work::EraseShop {
+        return erase(deps, req, deadline).await;
+    }
     let state = SyncState::load(store, tenant).await?;
     if state.sync_id() != Some(req.sync_id.as_str()) {
         return Ok(RunOutcome::Skipped);
@@ -175,6 +181,34 @@ pub async fn run(
     SyncState::finish(store, now(), tenant, End::Idle(None)).await?;
     tracing::info!(%tenant, applied, read, "sync done");
     Ok(RunOutcome::Done { applied })
+}
+
+/// The rest of a shop erase, until done or `deadline` (then queued again).
+async fn erase(
+    deps: &SyncRunner,
+    req: &SyncRequest,
+    deadline: Instant,
+) -> Result<RunOutcome, SyncError> {
+    let store = deps.store.as_ref();
+    let erase = lifecycle::redact_shop(
+        store,
+        deps.vault.as_ref(),
+        deps.clock.now(),
+        req.tenant,
+        deadline,
+    )
+    .await
+    .map_err(|e| match e {
+        lifecycle::LifecycleError::Store(s) => SyncError::Store(s),
+        lifecycle::LifecycleError::Vault(v) => SyncError::Vault(v),
+    })?;
+    match erase {
+        lifecycle::Erase::Done { erased } => Ok(RunOutcome::Erased { items: erased }),
+        lifecycle::Erase::Unfinished { .. } => {
+            deps.queue.enqueue(std::slice::from_ref(req)).await?;
+            Ok(RunOutcome::Requeued)
+        }
+    }
 }
 
 fn newer(n: DateTime<Utc>, watermark: Option<DateTime<Utc>>) -> bool {

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::{keyed, text};
 use crate::domain::{ShopifyId, TenantId};
-use crate::store::keys::TenantItem;
+use crate::store::keys::{self, TenantItem};
 use crate::store::{Attr, Condition, Item, WriteOp};
 
 /// One data request, as received.
@@ -48,6 +48,44 @@ impl DataRequestRecord {
             received_at: received_at.with_timezone(&Utc),
             status: text(item, "status")?,
         })
+    }
+}
+
+/// A `shop/redact` whose erase is under way: written before the first delete, removed after the
+/// last, listed in gsi2 ([`keys::ERASES_PENDING`]) meanwhile so the scheduler hands an erase that
+/// did not finish in its delivery to the job.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EraseRequest {
+    pub requested_at: DateTime<Utc>,
+}
+
+impl EraseRequest {
+    /// Records the request (a redelivery keeps the first one's time).
+    pub fn put(&self, tenant: TenantId) -> WriteOp {
+        let mut item = keyed(&TenantItem::EraseRequest.key(tenant));
+        item.insert(
+            "requested_at".into(),
+            Attr::from(self.requested_at.to_rfc3339()),
+        );
+        item.insert("gsi2pk".into(), Attr::from(keys::ERASES_PENDING));
+        item.insert("gsi2sk".into(), Attr::S(tenant.to_string()));
+        WriteOp::Put {
+            item,
+            condition: None,
+        }
+    }
+
+    /// The erase is finished.
+    pub fn done(tenant: TenantId) -> WriteOp {
+        WriteOp::Delete {
+            key: TenantItem::EraseRequest.key(tenant),
+            condition: None,
+        }
+    }
+
+    /// The tenant of an entry in the pending-erases listing.
+    pub fn listed_tenant(listing: &Item) -> Option<TenantId> {
+        text(listing, "gsi2sk").and_then(|t| TenantId::parse(&t))
     }
 }
 
