@@ -1005,3 +1005,65 @@ fn every_openapi_error_answer_is_the_error_envelope() {
         }
     }
 }
+
+#[test]
+fn shopify_app_toml_declares_every_handled_topic_the_compliance_topics_the_scopes_and_the_callback()
+{
+    let text = std::fs::read_to_string(workspace().join("shopify.app.toml")).unwrap();
+    let app: toml::Table = toml::from_str(&text).unwrap();
+    let strings = |v: &toml::Value| -> Vec<String> {
+        let mut v: Vec<String> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let webhooks = app["webhooks"].as_table().unwrap();
+    assert_eq!(
+        webhooks["api_version"].as_str(),
+        Some(shared::shopify::API_VERSION)
+    );
+    let subs = webhooks["subscriptions"].as_array().unwrap();
+    let mut topics = Vec::new();
+    let mut compliance = Vec::new();
+    for s in subs {
+        let s = s.as_table().unwrap();
+        assert_eq!(s["uri"].as_str(), Some("/webhooks"));
+        if let Some(t) = s.get("topics") {
+            topics.extend(strings(t));
+        }
+        if let Some(c) = s.get("compliance_topics") {
+            compliance.extend(strings(c));
+        }
+    }
+    let mut handled: Vec<String> = shared::shopify::subscriptions::topics()
+        .map(|t| t.as_str().to_owned())
+        .collect();
+    handled.sort();
+    topics.sort();
+    assert_eq!(
+        topics, handled,
+        "app-wide topics = the topics the service subscribes shops to"
+    );
+    let mut want: Vec<String> = shared::ingest::Topic::all()
+        .filter(|t| t.is_compliance())
+        .map(|t| t.as_str().to_owned())
+        .collect();
+    want.sort();
+    compliance.sort();
+    assert_eq!(compliance, want);
+    let scopes: Vec<&str> = app["access_scopes"]["scopes"]
+        .as_str()
+        .unwrap()
+        .split(',')
+        .collect();
+    assert_eq!(scopes, shared::config::DEFAULT_SCOPES);
+    let base = app["application_url"].as_str().unwrap();
+    assert_eq!(
+        strings(&app["auth"]["redirect_urls"]),
+        vec![format!("{base}/shopify/callback")]
+    );
+}
