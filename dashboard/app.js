@@ -477,6 +477,7 @@ function renderConnection() {
   renderSyncStatus(view, sync, shop);
 
   $('connect-shopify').hidden = view !== 'not_connected' && view !== 'released';
+  $('empty-connect').hidden = $('connect-shopify').hidden;
   $('reconnect-shopify').hidden = view !== 'needs_reauth' && view !== 'uninstalled';
   const syncNow = $('sync-now');
   syncNow.hidden = view !== 'connected';
