@@ -1,5 +1,7 @@
-// Shopify Insights merchant dashboard: sign-up, log-in and the shop's metrics, served at / with no
-// build step. Plain ES module, no dependencies, no network access beyond this origin's API.
+// Shopify Insights merchant dashboard: sign-up, log-in, connecting the Shopify shop (the install,
+// the sign-in code it lands with, the login an installed tenant sets, the sync status) and the
+// shop's metrics, served at / with no build step. Plain ES module, no dependencies, no network
+// access beyond this origin's API (the install navigates to Shopify's authorize URL).
 //
 // Rules kept throughout:
 // - Ids (64-bit) and money (decimal strings) are displayed exactly as the API sent them. Revenue is
@@ -10,6 +12,8 @@ const TOKEN_KEY = 'insights.token';
 const SHOP_KEY = 'insights.shop';
 const ORDERS_PAGE_SIZE = 25;
 const TOP_CUSTOMERS = 10;
+const SYNC_POLL_MS = 1500; // while a sync runs
+const CONNECTION_REFRESH_MS = 30_000; // otherwise, while the page is visible
 const MAX_RANGE_DAYS = 366;
 const SVG_NS = 'http://www.w3.org/2000/svg';
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
@@ -28,6 +32,10 @@ const state = {
   pending: 0,
   failed: false,
   generation: 0, // bumped on log-in/log-out so late answers for an old session are dropped
+  tenant: null, // GET /tenants/me's tenant (with shop_status)
+  sync: null, // GET /sync/status
+  syncPending: false, // a sync was seen running (or asked for) and its end not yet shown
+  pollTimer: 0,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -76,6 +84,7 @@ async function api(path, { method = 'GET', body, auth = true } = {}) {
       : `The server answered ${res.status}${res.statusText ? ` ${res.statusText}` : ''}.`;
     throw new ApiError(res.status, (err && err.code) || 'http_error', message);
   }
+  if (res.status === 204) return null;
   if (data === null || typeof data !== 'object') {
     throw new ApiError(res.status, 'bad_response', 'The server sent an answer this page does not understand.');
   }
@@ -83,10 +92,10 @@ async function api(path, { method = 'GET', body, auth = true } = {}) {
 }
 
 /** A call made on behalf of the logged-in merchant: a 401 ends the session. */
-async function dashboardApi(path) {
+async function dashboardApi(path, options = {}) {
   const generation = state.generation;
   try {
-    const data = await api(path);
+    const data = await api(path, options);
     if (generation !== state.generation) throw new SessionEnded();
     return data;
   } catch (e) {
@@ -213,6 +222,7 @@ function setBusy(button, busy, busyLabel) {
     button.disabled = true;
   } else {
     if (button.dataset.label) button.textContent = button.dataset.label;
+    delete button.dataset.label;
     button.disabled = false;
   }
 }
@@ -260,15 +270,22 @@ function showDashboard() {
   $('webhook-url').textContent = `${window.location.origin}/webhooks`;
 }
 
-function startSession(token, tenant) {
+/** Opens the dashboard for a fresh token (`afterInstall`: it came from an install's sign-in code). */
+function startSession(token, tenant, { afterInstall = false } = {}) {
   state.generation += 1;
   state.token = token;
   sessionStorage.setItem(TOKEN_KEY, token);
   if (tenant && tenant.shop_domain) sessionStorage.setItem(SHOP_KEY, tenant.shop_domain);
   else sessionStorage.removeItem(SHOP_KEY);
+  openDashboard({ afterInstall });
+}
+
+function openDashboard({ afterInstall = false } = {}) {
   resetDashboard();
+  resetConnection();
   showDashboard();
   loadDashboard();
+  loadConnection({ afterInstall });
 }
 
 function endSession() {
@@ -277,6 +294,7 @@ function endSession() {
   sessionStorage.removeItem(TOKEN_KEY);
   sessionStorage.removeItem(SHOP_KEY);
   resetDashboard();
+  resetConnection();
   hideApiKey();
   showNotice('');
   showAuth('login');
@@ -321,6 +339,292 @@ function showApiKey(key) {
 function hideApiKey() {
   $('api-key').textContent = '';
   $('api-key-panel').hidden = true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Shopify connection: install, sync status, the login of a tenant an install created
+
+/** The badge for each situation: label and class. */
+const CONNECTION_BADGES = {
+  not_connected: ['Not connected', ''],
+  connected: ['Connected', 'shop-connected'],
+  needs_reauth: ['Needs reconnecting', 'shop-attention'],
+  uninstalled: ['App uninstalled', 'shop-attention'],
+  released: ['Held by another account', 'shop-released'],
+};
+
+/** Where the tenant stands: GET /tenants/me's shop_status, refined by the sync's state. */
+function connectionOf(tenant, sync) {
+  const status = tenant ? tenant.shop_status : null;
+  if (status === 'released') return 'released';
+  if (status !== 'connected') return 'not_connected';
+  if (sync && (sync.state === 'uninstalled' || sync.state === 'needs_reauth')) return sync.state;
+  return 'connected';
+}
+
+function resetConnection() {
+  clearTimeout(state.pollTimer);
+  state.pollTimer = 0;
+  state.tenant = null;
+  state.sync = null;
+  state.syncPending = false;
+  const panel = $('connection');
+  panel.dataset.state = 'idle';
+  delete panel.dataset.connection;
+  const badge = $('shop-status');
+  badge.textContent = '';
+  badge.className = 'badge';
+  badge.dataset.status = '';
+  const status = $('sync-status');
+  status.replaceChildren();
+  status.dataset.state = '';
+  delete status.dataset.lastStarted;
+  delete status.dataset.lastFinished;
+  $('released-banner').hidden = true;
+  for (const id of ['connect-shopify', 'reconnect-shopify', 'sync-now']) {
+    setBusy($(id), false);
+    $(id).hidden = true;
+  }
+  $('set-login-panel').hidden = true;
+  $('set-login-password').value = '';
+}
+
+/**
+ * Reads GET /tenants/me and GET /sync/status and shows them. `quiet` (the background refresh)
+ * reports no error. `afterInstall`: the page just landed from an install, so a sync is asked for
+ * unless one runs (the shop's first import, or a fresh one after a reconnect).
+ */
+async function loadConnection({ afterInstall = false, quiet = false } = {}) {
+  const panel = $('connection');
+  if (!quiet) panel.dataset.state = 'loading';
+  try {
+    const [me, sync] = await Promise.all([dashboardApi('/tenants/me'), dashboardApi('/sync/status')]);
+    state.tenant = me.tenant || null;
+    noteSync(sync);
+    renderConnection();
+    if (afterInstall && connectionOf(state.tenant, sync) === 'connected' && sync.state !== 'running') {
+      await requestSync();
+    }
+    panel.dataset.state = 'ready';
+  } catch (e) {
+    if (e instanceof SessionEnded) return;
+    panel.dataset.state = 'error';
+    if (!quiet) reportError(e);
+  }
+  schedulePoll();
+}
+
+/** Polls quickly while a sync runs, slowly otherwise (and not while the page is hidden). */
+function schedulePoll() {
+  clearTimeout(state.pollTimer);
+  if (!state.token) return;
+  const running = state.sync && state.sync.state === 'running';
+  state.pollTimer = setTimeout(() => {
+    if (document.hidden && !running) schedulePoll();
+    else loadConnection({ quiet: true });
+  }, running ? SYNC_POLL_MS : CONNECTION_REFRESH_MS);
+}
+
+/** Keeps the sync's status; once a sync this page saw running or asked for has ended, its records
+ * are in the numbers: they are loaded again. */
+function noteSync(sync) {
+  if (sync.state === 'running') state.syncPending = true;
+  else if (state.syncPending) {
+    state.syncPending = false;
+    reloadNumbers();
+  }
+  state.sync = sync;
+}
+
+function reloadNumbers() {
+  if ($('dashboard-view').hidden) return;
+  state.cursor = null;
+  state.cursorStack = [];
+  loadDashboard();
+}
+
+/** `POST /sync`; a sync already running is as good. */
+async function requestSync() {
+  try {
+    await dashboardApi('/sync', { method: 'POST' });
+  } catch (e) {
+    if (!(e instanceof ApiError && e.status === 409 && e.code === 'sync_running')) throw e;
+  }
+  // It may have run to its end already: noteSync then shows its records at once.
+  state.syncPending = true;
+  noteSync(await dashboardApi('/sync/status'));
+  renderConnection();
+}
+
+function renderConnection() {
+  const tenant = state.tenant;
+  const sync = state.sync || {};
+  const shop = (tenant && tenant.shop_domain) || sessionStorage.getItem(SHOP_KEY) || 'your shop';
+  const view = connectionOf(tenant, sync);
+  const [label, badgeClass] = CONNECTION_BADGES[view];
+  $('connection').dataset.connection = view;
+  const badge = $('shop-status');
+  badge.textContent = label;
+  badge.className = `badge ${badgeClass}`.trim();
+  badge.dataset.status = view;
+
+  $('released-banner').hidden = view !== 'released';
+  if (view === 'released') {
+    $('released-text').textContent = ` Someone installed Shopify Insights on ${shop} from that shop's admin, `
+      + 'which proves they own it, so this account no longer receives its orders, customers and products. '
+      + 'What was already imported stays here. If the shop is yours, connect it again.';
+  }
+  renderSyncStatus(view, sync, shop);
+
+  $('connect-shopify').hidden = view !== 'not_connected' && view !== 'released';
+  $('empty-connect').hidden = $('connect-shopify').hidden;
+  $('reconnect-shopify').hidden = view !== 'needs_reauth' && view !== 'uninstalled';
+  const syncNow = $('sync-now');
+  syncNow.hidden = view !== 'connected';
+  if (!syncNow.dataset.label) syncNow.disabled = sync.state === 'running';
+  // A tenant an install created has no email until it sets its login.
+  $('set-login-panel').hidden = !(tenant && tenant.email === null);
+}
+
+function localTime(ts) {
+  const d = new Date(ts);
+  if (!ts || Number.isNaN(d.getTime())) return el('span', {}, ts || '—');
+  return el('time', { datetime: ts, title: ts }, d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' }));
+}
+
+function importedCounts(counts) {
+  const c = counts || {};
+  const one = (kind, label) => el('span', { 'data-testid': `sync-count-${kind}` }, `${count(c[kind])} ${label}`);
+  return [' Imported from Shopify: ', one('customers', 'customers'), ', ', one('orders', 'orders'), ', ', one('products', 'products'), '.'];
+}
+
+function renderSyncStatus(view, sync, shop) {
+  const node = $('sync-status');
+  node.dataset.state = sync.state || '';
+  node.dataset.lastStarted = sync.last_started_at || '';
+  node.dataset.lastFinished = sync.last_finished_at || '';
+  let parts;
+  if (view === 'not_connected') {
+    parts = [`Connect ${shop} to import its orders, customers and products from Shopify; new ones then arrive by themselves.`];
+  } else if (view === 'released') {
+    parts = [`Not syncing: another account holds ${shop}.`];
+  } else if (view === 'uninstalled') {
+    parts = [`The app was uninstalled from ${shop} in Shopify, so syncing stopped; the data already imported stays. Reconnect to resume.`];
+  } else if (view === 'needs_reauth') {
+    parts = [`Shopify no longer accepts this app's access to ${shop}, so syncing stopped. Reconnect to resume.`];
+  } else if (sync.state === 'running') {
+    parts = ['Syncing with Shopify…', ...importedCounts(sync.counts)];
+  } else if (sync.state === 'failed') {
+    parts = [`The last sync failed${sync.error ? ` (${sync.error})` : ''}. It is tried again on schedule, or sync now.`];
+  } else if (sync.last_finished_at) {
+    parts = ['Up to date: the last sync finished ', localTime(sync.last_finished_at), '.', ...importedCounts(sync.counts)];
+  } else {
+    parts = [`Connected to ${shop}. Waiting for the first sync…`];
+  }
+  // Only a change is written: the region is live, and an unchanged sentence need not be read again.
+  const probe = el('p', {}, ...parts);
+  if (probe.innerHTML !== node.innerHTML) node.replaceChildren(...probe.childNodes);
+}
+
+/** Connect Shopify / Reconnect: the install, from Shopify's authorize URL back to this page. */
+async function onInstall(event) {
+  const button = event.currentTarget;
+  clearError();
+  showNotice('');
+  setBusy(button, true, 'Opening Shopify…');
+  try {
+    const data = await dashboardApi('/tenants/me/shopify/install', { method: 'POST' });
+    const target = new URL(String(data.authorize_url), window.location.href);
+    if (target.protocol !== 'https:' && target.protocol !== 'http:') {
+      throw new ApiError(0, 'bad_response', 'The server sent an install address this page does not understand.');
+    }
+    // The button stays busy: the page is leaving for Shopify.
+    window.location.assign(target.href);
+  } catch (e) {
+    setBusy(button, false);
+    reportError(e);
+  }
+}
+
+async function onSyncNow() {
+  const button = $('sync-now');
+  clearError();
+  setBusy(button, true, 'Starting…');
+  try {
+    await requestSync();
+  } catch (e) {
+    reportError(e);
+  } finally {
+    setBusy(button, false);
+    if (state.sync) renderConnection();
+    schedulePoll();
+  }
+}
+
+async function onSetLogin(event) {
+  event.preventDefault();
+  clearError();
+  showNotice('');
+  const button = $('set-login-submit');
+  const email = $('set-login-email').value.trim();
+  setBusy(button, true, 'Saving…');
+  try {
+    await dashboardApi('/tenants/me/login', { method: 'PUT', body: { email, password: $('set-login-password').value } });
+    $('set-login-password').value = '';
+    $('set-login-panel').hidden = true;
+    $('login-email').value = email;
+    if (state.tenant) state.tenant.email = email;
+    showNotice(`Your login is saved: next time, log in with ${email} and your password.`);
+  } catch (e) {
+    reportError(e);
+  } finally {
+    setBusy(button, false);
+  }
+}
+
+/**
+ * The install's callback sends the browser to `/#signin=<one-time code>`, or to `/#error=<code>`
+ * when it failed. Read once, then taken out of the address bar and the history entry.
+ */
+function takeLanding() {
+  const params = new URLSearchParams(window.location.hash.replace(/^#/, ''));
+  const signin = params.get('signin');
+  const error = params.get('error');
+  if (signin === null && error === null) return null;
+  window.history.replaceState(window.history.state, '', `${window.location.pathname}${window.location.search}`);
+  return { signin, error };
+}
+
+function installErrorMessage(code) {
+  if (code === 'missing_scopes') {
+    return 'Shopify did not grant every permission Shopify Insights needs (orders, customers, products '
+      + 'and customer events), so the shop was not connected. Connect again and approve them all.';
+  }
+  return 'Connecting the shop with Shopify did not finish. Try again.';
+}
+
+async function signInWithCode(code) {
+  showNotice('Signing you in with Shopify…');
+  try {
+    const data = await api('/auth/signin-code', { method: 'POST', auth: false, body: { code } });
+    showNotice('');
+    hideApiKey();
+    startSession(data.token, data.tenant, { afterInstall: true });
+  } catch (e) {
+    showNotice('');
+    const token = sessionStorage.getItem(TOKEN_KEY);
+    if (token) {
+      state.token = token;
+      openDashboard();
+    } else {
+      showAuth('login');
+    }
+    if (e instanceof ApiError && e.status === 401) {
+      showError('This sign-in link was already used or has expired. Log in, or open the app from your Shopify admin again.');
+    } else {
+      reportError(e);
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -708,6 +1012,19 @@ function init() {
   $('orders-prev').addEventListener('click', onPrev);
   $('api-key-copy').addEventListener('click', onCopyKey);
   $('api-key-dismiss').addEventListener('click', hideApiKey);
+  $('connect-shopify').addEventListener('click', onInstall);
+  $('reconnect-shopify').addEventListener('click', onInstall);
+  $('sync-now').addEventListener('click', onSyncNow);
+  $('set-login-form').addEventListener('submit', onSetLogin);
+  document.addEventListener('visibilitychange', () => {
+    if (!document.hidden && state.token && state.tenant) loadConnection({ quiet: true });
+  });
+  // Back from Shopify through the back button: the page may come from the cache, mid-install.
+  window.addEventListener('pageshow', (e) => {
+    if (!e.persisted) return;
+    for (const id of ['connect-shopify', 'reconnect-shopify']) setBusy($(id), false);
+    if (state.token) loadConnection({ quiet: true });
+  });
   if (typeof ResizeObserver === 'function') {
     let timer = 0;
     new ResizeObserver(() => {
@@ -716,12 +1033,16 @@ function init() {
     }).observe($('chart-wrap'));
   }
 
+  const landing = takeLanding();
+  if (landing && landing.signin) {
+    signInWithCode(landing.signin);
+    return;
+  }
+  if (landing && landing.error) showError(installErrorMessage(landing.error));
   const token = sessionStorage.getItem(TOKEN_KEY);
   if (token) {
     state.token = token;
-    resetDashboard();
-    showDashboard();
-    loadDashboard();
+    openDashboard();
   } else {
     showAuth(window.location.hash === '#register' ? 'register' : 'login');
   }

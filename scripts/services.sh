@@ -106,6 +106,22 @@ ensure_browser() {
   fi
 }
 
+# Starts the fake Shopify of the browser tests (tests/browser/fake-shopify.mjs: OAuth, the Admin
+# API, webhooks) on a free port and exports SHOPIFY_API_BASE_URL, which start_insights then hands
+# the server, and SHOPIFY_API_SECRET, the app secret the fake signs with. Call it before
+# start_insights.
+start_fake_shopify() {
+  local port log
+  port=$(free_port)
+  log="${TMPDIR:-/tmp}/fake-shopify-$port.log"
+  export SHOPIFY_API_SECRET="${SHOPIFY_API_SECRET:-e2e-$(date +%s)-secret}"
+  node tests/browser/fake-shopify.mjs --port "$port" >"$log" 2>&1 &
+  _started_pids+=($!)
+  wait_for_port "$port" 30 || { cat "$log" >&2; return 1; }
+  export SHOPIFY_API_BASE_URL="http://127.0.0.1:$port"
+  echo "fake Shopify listening on $SHOPIFY_API_BASE_URL (log: $log)"
+}
+
 # Starts `insights serve` (the debug binary cargo test built) on a free port over a fresh data dir,
 # exporting BASE_URL, INSIGHTS_E2E_DATA_DIR and SHOPIFY_API_SECRET.
 start_insights() {
