@@ -4,6 +4,7 @@
 mod bench;
 mod loadgen;
 mod seed;
+mod server;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -113,6 +114,19 @@ async fn serve(
             }
         }
     });
+    // What DynamoDB's TTL does on AWS: expired delivery records and login counters are deleted.
+    let store = app.store.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            every.tick().await;
+            match store.sweep_expired(chrono::Utc::now().timestamp()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(swept = n, "expired items deleted"),
+                Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
+            }
+        }
+    });
     let router = shared::routes::local_router(app);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -122,11 +136,12 @@ async fn serve(
         "listening on http://{local}, data in {}",
         data_dir.join(shared::store::embedded::FILE_NAME).display()
     );
-    axum::serve(
+    server::serve(
         listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
+        router,
+        server::Limits::default(),
+        shutdown_signal(),
     )
-    .with_graceful_shutdown(shutdown_signal())
     .await?;
     // The router (and with it the last store handle) is dropped here: the writer thread finishes
     // and the file is closed. Every acknowledged write was already durable.

@@ -84,13 +84,13 @@ impl App {
                 secrets.clone(),
                 names.jwt,
                 "token signing key",
-                TokenKeys::new,
+                TokenKeys::from_secret,
             ),
             app_secret: FromSecret::new(
                 secrets,
                 names.shopify_api,
                 "Shopify API secret",
-                Clone::clone,
+                crate::deps::app_secret,
             ),
             sync: Arc::new(SyncDeps {
                 vault: Arc::new(NoVault),

@@ -92,7 +92,7 @@ pub struct FromSecret<T> {
     source: Arc<dyn SecretSource>,
     name: Option<String>,
     what: &'static str,
-    make: fn(&SecretString) -> T,
+    make: fn(&SecretString) -> Result<T, &'static str>,
     cell: Arc<OnceCell<T>>,
 }
 
@@ -114,7 +114,7 @@ impl<T> FromSecret<T> {
         source: Arc<dyn SecretSource>,
         name: Option<String>,
         what: &'static str,
-        make: fn(&SecretString) -> T,
+        make: fn(&SecretString) -> Result<T, &'static str>,
     ) -> FromSecret<T> {
         FromSecret {
             source,
@@ -133,7 +133,10 @@ impl<T> FromSecret<T> {
                     name: format!("{} (its id is not configured)", self.what),
                 })?;
                 let secret = self.source.get(name).await?;
-                Ok((self.make)(&secret))
+                (self.make)(&secret).map_err(|reason| SecretError::Unusable {
+                    name: name.to_owned(),
+                    reason,
+                })
             })
             .await
     }
@@ -141,6 +144,15 @@ impl<T> FromSecret<T> {
 
 /// The token signing key.
 pub type SigningKey = FromSecret<TokenKeys>;
+
+/// The app secret as kept (Shopify issues it; any non-empty value is usable).
+pub fn app_secret(s: &SecretString) -> Result<SecretString, &'static str> {
+    use secrecy::ExposeSecret;
+    if s.expose_secret().is_empty() {
+        return Err("it is empty");
+    }
+    Ok(s.clone())
+}
 /// The Shopify app's client secret.
 pub type AppSecret = FromSecret<SecretString>;
 
@@ -224,7 +236,7 @@ impl Env {
             self.secrets().await,
             self.config.jwt_secret_id.clone(),
             "token signing key",
-            TokenKeys::new,
+            TokenKeys::from_secret,
         )
     }
 
@@ -234,7 +246,7 @@ impl Env {
             self.secrets().await,
             self.config.shopify_api_secret_id.clone(),
             "Shopify API secret",
-            Clone::clone,
+            app_secret,
         )
     }
 
@@ -298,10 +310,13 @@ impl Deps for Accounts {
         }
     }
     async fn build(env: &Env) -> Result<Self, StartError> {
+        let keys = env.signing_key().await;
+        // At start-up: a missing or weak signing key stops the function here, not at a request.
+        keys.get().await?;
         Ok(Accounts {
             store: env.store().await?,
             clock: env.clock(),
-            keys: env.signing_key().await,
+            keys,
         })
     }
 }
@@ -390,6 +405,43 @@ impl Deps for ShopLink {
             accounts: Accounts::build(env).await?,
             vault: env.vault().await,
             shopify: env.shopify(),
+        })
+    }
+}
+
+/// Connecting a shop with a token: accounts, the token vault, the Admin API, and the sync queue
+/// (the first sync is queued as the shop connects).
+#[derive(Clone)]
+pub struct ShopConnect {
+    pub accounts: Accounts,
+    pub vault: Arc<dyn TokenVault>,
+    pub shopify: ShopifyApi,
+    pub queue: Arc<dyn SyncQueue>,
+}
+
+impl Deps for ShopConnect {
+    const PORTS: &'static [Port] = &[
+        Port::Store,
+        Port::Clock,
+        Port::SigningKey,
+        Port::Vault,
+        Port::ShopifyApi,
+        Port::Queue,
+    ];
+    fn from_app(app: &App) -> Self {
+        ShopConnect {
+            accounts: Accounts::from_app(app),
+            vault: app.sync.vault.clone(),
+            shopify: app.shopify(),
+            queue: app.sync.queue.clone(),
+        }
+    }
+    async fn build(env: &Env) -> Result<Self, StartError> {
+        Ok(ShopConnect {
+            accounts: Accounts::build(env).await?,
+            vault: env.vault().await,
+            shopify: env.shopify(),
+            queue: env.queue().await,
         })
     }
 }
@@ -574,6 +626,7 @@ pub struct InstallCallback {
     pub vault: Arc<dyn TokenVault>,
     pub shopify: ShopifyApi,
     pub oauth: crate::install::OAuthApp,
+    pub queue: Arc<dyn SyncQueue>,
 }
 
 impl Deps for InstallCallback {
@@ -583,6 +636,7 @@ impl Deps for InstallCallback {
         Port::AppSecret,
         Port::Vault,
         Port::ShopifyApi,
+        Port::Queue,
     ];
     fn from_app(app: &App) -> Self {
         InstallCallback {
@@ -592,6 +646,7 @@ impl Deps for InstallCallback {
             vault: app.sync.vault.clone(),
             shopify: app.shopify(),
             oauth: app.oauth(),
+            queue: app.sync.queue.clone(),
         }
     }
     async fn build(env: &Env) -> Result<Self, StartError> {
@@ -602,6 +657,7 @@ impl Deps for InstallCallback {
             vault: env.vault().await,
             shopify: env.shopify(),
             oauth: env.oauth(),
+            queue: env.queue().await,
         })
     }
 }

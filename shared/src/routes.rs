@@ -19,7 +19,7 @@ use serde_json::Value;
 use crate::App;
 use crate::deps::{
     Accounts, Deps, Ingest, InstallCallback, InstallLaunch, InstallStart, Need, NoDeps, Port,
-    Scheduler, ShopLink, SyncRequests, SyncRunner, TrustedIngest,
+    Scheduler, ShopConnect, ShopLink, SyncRequests, SyncRunner, TrustedIngest,
 };
 use crate::http::{self, ApiError};
 use crate::ingest::MAX_WEBHOOK_BODY;
@@ -206,8 +206,8 @@ routes! {
         [TableRead, Clock, SigningKey], http::dashboard::orders_by_date;
     DashboardTopCustomers = "dashboard-top-customers", GET "/dashboard/top-customers", Accounts,
         [TableRead, Clock, SigningKey], http::dashboard::top_customers;
-    ShopifyConnect = "shopify-connect", PUT "/tenants/me/shopify", ShopLink,
-        [TableWrite, Clock, SigningKey, Vault(&["CreateSecret", "PutSecretValue"]), ShopifyApi],
+    ShopifyConnect = "shopify-connect", PUT "/tenants/me/shopify", ShopConnect,
+        [TableWrite, Clock, SigningKey, Vault(&["CreateSecret", "PutSecretValue"]), ShopifyApi, Queue],
         http::sync::connect;
     ShopifyDisconnect = "shopify-disconnect", DELETE "/tenants/me/shopify", ShopLink,
         [TableWrite, Clock, SigningKey, Vault(&["DeleteSecret"]), ShopifyApi],
@@ -224,7 +224,7 @@ routes! {
         [TableWrite, Clock, AppSecret], http::install::launch;
     /// The OAuth callback: a GET that writes (uses up the state, connects the shop).
     ShopifyCallback = "shopify-callback", GET "/shopify/callback", InstallCallback,
-        [TableWrite, Clock, AppSecret, Vault(&["CreateSecret", "PutSecretValue"]), ShopifyApi],
+        [TableWrite, Clock, AppSecret, Vault(&["CreateSecret", "PutSecretValue"]), ShopifyApi, Queue],
         http::install::callback;
     /// Uses the code up.
     AuthSigninCode = "auth-signin-code", POST "/auth/signin-code", Accounts,

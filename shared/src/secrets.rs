@@ -14,6 +14,9 @@ use tokio::sync::Mutex;
 pub enum SecretError {
     #[error("secret {name} not found")]
     NotFound { name: String },
+    /// The secret is there but cannot serve (too short to sign with, say).
+    #[error("secret {name} is unusable: {reason}")]
+    Unusable { name: String, reason: &'static str },
     #[error("secret {name} could not be read")]
     Unavailable {
         name: String,

@@ -698,3 +698,25 @@ async fn an_eventbridge_delivery_applies_without_hmac_and_dedupes_like_https() {
     assert_eq!(r["result"], "rejected");
     assert_eq!(r["error"], "unknown_shop");
 }
+
+#[tokio::test]
+async fn a_delete_dated_in_the_future_by_its_unsigned_header_counts_as_arriving_now() {
+    use shared::clock::Clock;
+    let t = TestApp::embedded().await;
+    let (a, shop) = tenant(&t).await;
+    let mut del = Delivery::new("orders/delete", &shop, fixture("orders-delete.json"));
+    del.triggered_at = Some("2099-01-01T00:00:00Z");
+    assert_eq!(t.deliver(&del).await.json["result"], "applied");
+    // An edit made two minutes after the delete arrived (past any clock skew) is newer than it.
+    let later = t.clock.now() + chrono::Duration::minutes(2);
+    let mut order: serde_json::Value =
+        serde_json::from_slice(&fixture("orders-create.json")).unwrap();
+    order["updated_at"] = serde_json::json!(later.to_rfc3339());
+    let edit = Delivery::new("orders/updated", &shop, serde_json::to_vec(&order).unwrap());
+    assert_eq!(t.deliver(&edit).await.json["result"], "applied");
+    let o = t
+        .item(a, TenantItem::Order(ShopifyId::new(ORDER)))
+        .await
+        .unwrap();
+    assert_eq!(o.get("deleted"), Some(&shared::store::Attr::Bool(false)));
+}

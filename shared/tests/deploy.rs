@@ -709,6 +709,16 @@ impl Scene {
                 .replay(route("shopify-connect").unwrap(), "shopify-connect")
                 .await;
             assert_eq!(status, StatusCode::OK, "{body}");
+            // Connecting queued the first sync: it runs to its end, so the shop is idle.
+            let first = scene
+                .queued
+                .try_recv()
+                .expect("connecting queued the first sync");
+            let runner: shared::deps::SyncRunner = scene.app.deps();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            shared::sync::run(&runner, &first, deadline, &|_, _| {})
+                .await
+                .unwrap();
         }
         scene
     }

@@ -33,8 +33,20 @@ pub enum AuthError {
     Unauthorized,
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Every password slot is taken: come back in a second.
+    #[error("too many password checks at once")]
+    Busy,
     #[error("internal failure: {0}")]
     Internal(&'static str),
+}
+
+impl From<password::PoolError> for AuthError {
+    fn from(e: password::PoolError) -> AuthError {
+        match e {
+            password::PoolError::Busy => AuthError::Busy,
+            password::PoolError::Failed => AuthError::Internal("password task failed"),
+        }
+    }
 }
 
 /// What registration asks for, parsed.
@@ -71,9 +83,8 @@ pub async fn register(
     r: Registration,
 ) -> Result<Registered, AuthError> {
     let pw = r.password.expose().to_owned();
-    let password_hash = tokio::task::spawn_blocking(move || password::hash(&pw))
-        .await
-        .map_err(|_| AuthError::Internal("hashing task failed"))?
+    let password_hash = password::in_pool(move || password::hash(&pw))
+        .await?
         .map_err(|_| AuthError::Internal("hashing failed"))?;
     // A fresh tenant id or API key colliding with an existing one is astronomically unlikely;
     // if it happens the condition catches it and we draw again.
@@ -147,8 +158,12 @@ pub async fn login(
         throttle::Subject::email(&email_key),
         throttle::Subject::client(client),
     ];
-    for s in &subjects {
-        if let Err(wait) = throttle::check(store, now, s).await? {
+    // Reserved before the password is looked at: a burst gets at most the limit through.
+    for (i, s) in subjects.iter().enumerate() {
+        if let Err(wait) = throttle::reserve(store, now, s).await? {
+            for taken in &subjects[..i] {
+                throttle::release(store, now, taken).await?;
+            }
             tracing::warn!("login throttled");
             return Err(AuthError::Throttled {
                 retry_after_seconds: wait,
@@ -158,17 +173,29 @@ pub async fn login(
     let tenant = find_by_email(store, &email_key).await?;
     let pw = password.expose_secret().to_owned();
     let hash = tenant.as_ref().map(|t| t.password_hash.clone());
-    let ok = tokio::task::spawn_blocking(move || match hash {
+    let checked = password::in_pool(move || match hash {
         Some(h) => password::verify(&pw, &h),
         None => {
             password::verify_against_nothing(&pw);
             false
         }
     })
-    .await
-    .map_err(|_| AuthError::Internal("verification task failed"))?;
+    .await;
+    let ok = match checked {
+        Ok(ok) => ok,
+        // Not checked (every slot busy): the attempt is given back.
+        Err(e) => {
+            for s in &subjects {
+                throttle::release(store, now, s).await?;
+            }
+            return Err(e.into());
+        }
+    };
     match (ok, tenant) {
         (true, Some(tenant)) => {
+            for s in &subjects {
+                throttle::release(store, now, s).await?;
+            }
             let (token, expires_in) = keys
                 .get()
                 .await
@@ -183,9 +210,7 @@ pub async fn login(
             })
         }
         _ => {
-            for s in &subjects {
-                throttle::record_failure(store, now, s).await?;
-            }
+            // The reserved attempts stay counted.
             tracing::info!("login refused");
             Err(AuthError::InvalidCredentials)
         }

@@ -1,6 +1,7 @@
 //! Password hashing with Argon2id.
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
@@ -53,6 +54,46 @@ pub fn verify_against_nothing(password: &str) {
     let _ = verify(password, dummy);
 }
 
+/// How long a request waits for a free hashing slot before it is told to come back.
+const SLOT_WAIT: Duration = Duration::from_secs(2);
+
+/// Slots for password work: each hash holds 19 MiB and a core for tens of ms, so running more at
+/// once than there are cores only adds memory, never throughput.
+fn slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        tokio::sync::Semaphore::new(cores.clamp(1, 8))
+    })
+}
+
+/// Why password work did not run.
+#[derive(Debug, thiserror::Error)]
+pub enum PoolError {
+    /// Every slot stayed taken for [`SLOT_WAIT`]: the caller answers `503` with `Retry-After`.
+    #[error("too many password checks at once")]
+    Busy,
+    #[error("the password task failed")]
+    Failed,
+}
+
+/// Runs password work (a hash, a verification) on the blocking pool once a slot is free: memory
+/// stays at (slots × 19 MiB) however many requests arrive, and a request that cannot get a slot
+/// soon is refused rather than queued without limit.
+pub async fn in_pool<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, PoolError> {
+    let permit = tokio::time::timeout(SLOT_WAIT, slots().acquire())
+        .await
+        .map_err(|_| PoolError::Busy)?
+        .map_err(|_| PoolError::Failed)?;
+    let out = tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|_| PoolError::Failed);
+    drop(permit);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,6 +105,31 @@ mod tests {
         assert!(verify("correct horse battery", &h));
         assert!(!verify("correct horse batterz", &h));
         assert!(!verify("correct horse battery", "not a hash"));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_more_hashes_run_at_once_than_there_are_slots() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..24)
+            .map(|_| {
+                let (running, most) = (running.clone(), most.clone());
+                tokio::spawn(in_pool(move || {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    let _ = hash("a password to hash");
+                    running.fetch_sub(1, Ordering::SeqCst);
+                }))
+            })
+            .collect();
+        for t in tasks {
+            // Some may be refused as busy on a slow machine; none may overlap past the slots.
+            let _ = t.await.unwrap();
+        }
+        assert!(most.load(Ordering::SeqCst) <= slots().available_permits().max(1));
+        assert!(most.load(Ordering::SeqCst) >= 1);
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! Login throttling kept in the store, so the limit holds across every Lambda instance.
 //!
-//! Fixed windows: each failed login adds one to the counter of its window, per email and per
-//! client address; once a counter reaches its limit, logins for that subject answer `429` with
-//! `Retry-After` until the window ends. Counters expire through the TTL attribute.
+//! Fixed windows, per email and per client address: an attempt reserves one unit of its window's
+//! counter *before* the password is checked, with a conditional write that fails once the counter
+//! is at its limit, so however many attempts arrive at once no more than the limit are checked.
+//! A right password gives its unit back; a wrong one keeps it. Past the limit logins answer `429`
+//! with `Retry-After` until the window ends. Counters expire through the TTL attribute.
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
@@ -57,36 +59,36 @@ impl Subject {
     }
 }
 
-/// `Err(seconds until the window ends)` when the subject is over its limit.
-pub async fn check(
+/// Reserves one attempt for the subject: `Ok(Err(seconds until the window ends))` when its
+/// counter is at the limit (nothing was counted).
+pub async fn reserve(
     store: &dyn Store,
     now: DateTime<Utc>,
     s: &Subject,
 ) -> Result<Result<(), u64>, StoreError> {
     let (start, end) = s.window(now);
-    let item = store
-        .get(&keys::login_failures(s.kind, &s.hash, start))
-        .await?;
-    let counted = LoginFailures::from_item(item.as_ref());
-    if counted.failures >= u64::from(s.limit.max_failures) {
-        let wait = (end - now.timestamp()).max(1);
-        return Ok(Err(wait.unsigned_abs()));
+    let key = keys::login_failures(s.kind, &s.hash, start);
+    let op = LoginFailures::reserve_one(key, u64::from(s.limit.max_failures), end + 3600);
+    match store.write(vec![op]).await {
+        Ok(()) => Ok(Ok(())),
+        Err(StoreError::ConditionFailed { .. }) => {
+            Ok(Err((end - now.timestamp()).max(1).unsigned_abs()))
+        }
+        Err(e) => Err(e),
     }
-    Ok(Ok(()))
 }
 
-/// Counts one failed login against the subject.
-pub async fn record_failure(
-    store: &dyn Store,
-    now: DateTime<Utc>,
-    s: &Subject,
-) -> Result<(), StoreError> {
-    let (start, end) = s.window(now);
-    store
-        .write(vec![LoginFailures::count_one(
-            keys::login_failures(s.kind, &s.hash, start),
-            // TTL: the counter is useless once its window has passed; an hour's margin.
-            end + 3600,
-        )])
+/// Gives back an attempt reserved in the same window (the login succeeded).
+pub async fn release(store: &dyn Store, now: DateTime<Utc>, s: &Subject) -> Result<(), StoreError> {
+    let (start, _) = s.window(now);
+    match store
+        .write(vec![LoginFailures::release_one(keys::login_failures(
+            s.kind, &s.hash, start,
+        ))])
         .await
+    {
+        // The window turned (or the counter expired) meanwhile: nothing to give back.
+        Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
 }

@@ -51,8 +51,19 @@ pub enum TokenError {
     Sign,
 }
 
+/// The shortest signing secret accepted: HS256's key should be at least as long as its hash.
+pub const MIN_SECRET_BYTES: usize = 32;
+
 impl TokenKeys {
-    /// Keys from the HS256 secret (at least 32 bytes).
+    /// Keys from the HS256 secret, refused when shorter than [`MIN_SECRET_BYTES`].
+    pub fn from_secret(secret: &SecretString) -> Result<TokenKeys, &'static str> {
+        if secret.expose_secret().len() < MIN_SECRET_BYTES {
+            return Err("a token signing secret needs at least 32 bytes");
+        }
+        Ok(TokenKeys::new(secret))
+    }
+
+    /// Keys from the HS256 secret (use [`TokenKeys::from_secret`] for one read from outside).
     pub fn new(secret: &SecretString) -> TokenKeys {
         let bytes = secret.expose_secret().as_bytes();
         // Only HS256: a token naming any other algorithm (or `none`) fails before its signature
@@ -117,6 +128,13 @@ impl TokenKeys {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_signing_secret_shorter_than_32_bytes_is_refused() {
+        assert!(TokenKeys::from_secret(&SecretString::from("a")).is_err());
+        assert!(TokenKeys::from_secret(&SecretString::from("x".repeat(31))).is_err());
+        assert!(TokenKeys::from_secret(&SecretString::from("x".repeat(32))).is_ok());
+    }
 
     #[test]
     fn a_sealed_value_opens_only_unaltered_and_only_under_its_key() {

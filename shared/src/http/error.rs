@@ -38,6 +38,9 @@ pub enum ApiError {
     BadGateway { code: &'static str, message: String },
     #[error("too many requests")]
     TooManyRequests { retry_after_seconds: u64 },
+    /// The work this request needs is at capacity (password hashing): `503`, `Retry-After: 1`.
+    #[error("busy")]
+    Busy,
     #[error("storage failed")]
     Store(#[from] StoreError),
     #[error("internal failure: {0}")]
@@ -98,6 +101,11 @@ impl ApiError {
                 StatusCode::TOO_MANY_REQUESTS,
                 "too_many_attempts",
                 "Too many failed attempts; wait before trying again.".into(),
+            ),
+            ApiError::Busy => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "Too many sign-ins at once; retry in a second.".into(),
             ),
             ApiError::Store(e) if e.is_retryable() => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -161,6 +169,7 @@ impl From<AuthError> for ApiError {
             } => ApiError::TooManyRequests {
                 retry_after_seconds,
             },
+            AuthError::Busy => ApiError::Busy,
             AuthError::Store(s) => ApiError::Store(s),
             AuthError::Internal(what) => ApiError::Internal(what),
         }
@@ -220,10 +229,15 @@ impl IntoResponse for ApiError {
         }
         let body = serde_json::json!({"error": {"code": code, "message": message}});
         let mut res = (status, Json(body)).into_response();
-        if let ApiError::TooManyRequests {
-            retry_after_seconds,
-        } = self
-            && let Ok(v) = HeaderValue::from_str(&retry_after_seconds.to_string())
+        let retry_after = match self {
+            ApiError::TooManyRequests {
+                retry_after_seconds,
+            } => Some(retry_after_seconds),
+            ApiError::Busy => Some(1),
+            _ => None,
+        };
+        if let Some(s) = retry_after
+            && let Ok(v) = HeaderValue::from_str(&s.to_string())
         {
             res.headers_mut().insert(header::RETRY_AFTER, v);
         }

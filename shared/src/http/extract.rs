@@ -76,6 +76,12 @@ impl FromRef<ShopLink> for Accounts {
     }
 }
 
+impl FromRef<crate::deps::ShopConnect> for Accounts {
+    fn from_ref(s: &crate::deps::ShopConnect) -> Accounts {
+        s.accounts.clone()
+    }
+}
+
 impl FromRef<SyncRequests> for Accounts {
     fn from_ref(s: &SyncRequests) -> Accounts {
         s.accounts.clone()

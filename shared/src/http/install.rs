@@ -59,6 +59,7 @@ pub async fn callback(
         CallbackPorts {
             secret,
             vault: s.vault.as_ref(),
+            queue: s.queue.as_ref(),
             shopify: &s.shopify,
             oauth: &s.oauth,
         },

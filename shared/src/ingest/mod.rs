@@ -30,6 +30,8 @@ pub const MAX_WEBHOOK_BODY: usize = 5 * 1024 * 1024;
 /// as visible ASCII, so its record's sort key (`EVENT#<topic>#<id>`) stays far within the store's
 /// 1,024-byte limit.
 pub const MAX_EVENT_ID_CHARS: usize = 256;
+/// How far ahead of the arrival an unsigned `X-Shopify-Triggered-At` may be (clock skew).
+pub const MAX_CLOCK_SKEW_SECONDS: i64 = 60;
 
 /// Why a delivery was refused, in the contract's order of checks.
 #[derive(Debug, thiserror::Error)]
@@ -265,10 +267,13 @@ pub fn parse_delivery(
             message: format!("X-Shopify-Event-Id is over {MAX_EVENT_ID_CHARS} characters"),
         });
     }
-    // A delete carries only the id: it is ordered by when Shopify triggered it.
+    // A delete carries only the id: it is ordered by when Shopify triggered it. The header is not
+    // covered by the signature, so a time past the arrival (plus clock skew) is the arrival: a
+    // delete dated in the future would tombstone the resource until then.
     let deleted_at = verify::header(headers, "triggered-at")
         .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map_or(now, |t| t.with_timezone(&Utc));
+        .map_or(now, |t| t.with_timezone(&Utc))
+        .min(now + chrono::Duration::seconds(MAX_CLOCK_SKEW_SECONDS));
     let change = match topic {
         Topic::OrdersCreate
         | Topic::OrdersUpdated

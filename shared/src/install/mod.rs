@@ -141,6 +141,7 @@ pub async fn launch(
 pub struct CallbackPorts<'a> {
     pub secret: &'a SecretString,
     pub vault: &'a dyn TokenVault,
+    pub queue: &'a dyn crate::sync::SyncQueue,
     pub shopify: &'a ShopifyApi,
     pub oauth: &'a OAuthApp,
 }
@@ -248,7 +249,11 @@ pub async fn callback(
         }
         .put(&Directory::SigninCode(api_key::hash(&signin_code))),
     );
-    connection::link(store, now, ports.vault, tenant, &shop, &tokens, info, extra).await?;
+    let linked = connection::Linked {
+        vault: ports.vault,
+        queue: ports.queue,
+    };
+    connection::link(store, now, linked, tenant, &shop, &tokens, info, extra).await?;
     connection::subscribe(&client, &ports.shopify.webhook_uri, tenant).await;
     tracing::info!(%tenant, shop = %shop, "app installed");
     Ok(Installed {
@@ -340,9 +345,9 @@ pub async fn set_tenant_login(
         return Err(InstallError::LoginAlreadySet);
     }
     let pw = password.expose().to_owned();
-    profile.password_hash = tokio::task::spawn_blocking(move || password::hash(&pw))
+    profile.password_hash = password::in_pool(move || password::hash(&pw))
         .await
-        .map_err(|_| InstallError::Internal("hashing task failed"))?
+        .map_err(AuthError::from)?
         .map_err(|_| InstallError::Internal("hashing failed"))?;
     profile.email = Some(email.as_str().to_owned());
     let ops = vec![

@@ -72,13 +72,29 @@ struct Cost {
     throttle_status: Option<ThrottleStatus>,
 }
 
-/// How long to wait before `cost` points are available, given the bucket.
+/// The longest single wait for Shopify (a bucket refill or a `Retry-After`), whatever it says.
+pub const MAX_WAIT: Duration = Duration::from_secs(30);
+/// `THROTTLED` answers in a row before a call gives up (Shopify's bucket refills in seconds; an
+/// endless throttle is a broken Shopify, not a busy one).
+const MAX_THROTTLED: u32 = 20;
+
+/// How long to wait before `cost` points are available, given the bucket: never negative, never
+/// past [`MAX_WAIT`], whatever numbers the answer carried.
 pub fn wait_for(cost: f64, bucket: &ThrottleStatus) -> Duration {
     let missing = cost - bucket.currently_available;
-    if missing <= 0.0 || bucket.restore_rate <= 0.0 {
+    let rate = bucket.restore_rate;
+    if missing.is_nan() || missing <= 0.0 || rate.is_nan() || rate <= 0.0 {
         return Duration::ZERO;
     }
-    Duration::from_secs_f64(missing / bucket.restore_rate)
+    seconds(missing / rate)
+}
+
+/// `s` seconds as a wait, within `0..=MAX_WAIT` (NaN and negatives are no wait).
+fn seconds(s: f64) -> Duration {
+    if s.is_nan() || s <= 0.0 {
+        return Duration::ZERO;
+    }
+    Duration::try_from_secs_f64(s.min(MAX_WAIT.as_secs_f64())).unwrap_or(MAX_WAIT)
 }
 
 /// Where a client gets the access token it sends: asked before every call, so a token that
@@ -162,6 +178,7 @@ impl Shopify {
         }
         let body = json!({ "query": query, "variables": variables });
         let mut attempt = 0;
+        let mut throttled_in_a_row = 0u32;
         loop {
             attempt += 1;
             let token = self.token.current().await?;
@@ -196,10 +213,10 @@ impl Shopify {
                         .headers()
                         .get("retry-after")
                         .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.parse::<f64>().ok())
-                        .map(Duration::from_secs_f64);
+                        .and_then(|v| v.trim().parse::<f64>().ok())
+                        .map(seconds);
                     match retry_after {
-                        Some(d) => self.pause(d.min(Duration::from_secs(30))).await,
+                        Some(d) => self.pause(d).await,
                         None => self.backoff(attempt).await,
                     }
                     continue;
@@ -233,6 +250,12 @@ impl Shopify {
                         .any(|e| e.pointer("/extensions/code") == Some(&json!("THROTTLED")))
                 });
             if throttled {
+                throttled_in_a_row += 1;
+                if throttled_in_a_row > MAX_THROTTLED {
+                    return Err(ShopifyError::Unreachable {
+                        source: format!("still throttled after {MAX_THROTTLED} waits").into(),
+                    });
+                }
                 // Wait exactly as long as the bucket needs to hold this query's cost.
                 let wait = match *self.bucket.lock().await {
                     Some((bucket, cost)) => wait_for(cost, &bucket),
@@ -302,6 +325,34 @@ pub async fn shop_info(client: &Shopify) -> Result<ShopInfo, ShopifyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn any_numbers_a_hostile_answer_carries_make_a_bounded_wait() {
+        let b = |available: f64, rate: f64| ThrottleStatus {
+            maximum_available: 1000.0,
+            currently_available: available,
+            restore_rate: rate,
+        };
+        assert_eq!(wait_for(100.0, &b(0.0, 1e-300)), MAX_WAIT);
+        assert_eq!(wait_for(100.0, &b(0.0, f64::NAN)), Duration::ZERO);
+        assert_eq!(wait_for(f64::NAN, &b(0.0, 50.0)), Duration::ZERO);
+        assert_eq!(wait_for(f64::INFINITY, &b(0.0, 50.0)), MAX_WAIT);
+        assert_eq!(wait_for(100.0, &b(f64::NEG_INFINITY, 50.0)), MAX_WAIT);
+        assert_eq!(seconds(-1.0), Duration::ZERO);
+        assert_eq!(seconds(1e300), MAX_WAIT);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_wait_is_never_negative_nor_past_the_cap(
+            cost in proptest::num::f64::ANY,
+            available in proptest::num::f64::ANY,
+            rate in proptest::num::f64::ANY,
+        ) {
+            let b = ThrottleStatus { maximum_available: 1000.0, currently_available: available, restore_rate: rate };
+            proptest::prop_assert!(wait_for(cost, &b) <= MAX_WAIT);
+        }
+    }
 
     #[test]
     fn the_wait_is_exactly_what_the_bucket_needs_to_refill() {

@@ -66,6 +66,27 @@ pub struct EmbeddedStore {
     writer: Option<JoinHandle<()>>,
 }
 
+/// The data dir (0700) and the store file (0600) are the owner's alone: they hold every tenant's
+/// data and the sealed shop tokens. A file made by an older version is tightened too.
+fn owner_only(dir: &Path, file: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        // Created here first when missing, so it never exists with wider permissions.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(file)?;
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))?;
+    }
+    #[cfg(not(unix))]
+    let _ = (dir, file);
+    Ok(())
+}
+
 impl EmbeddedStore {
     /// Opens (creating if needed) the store in `data_dir`.
     pub fn open(data_dir: &Path) -> Result<EmbeddedStore, OpenError> {
@@ -81,6 +102,10 @@ impl EmbeddedStore {
                 source,
             },
         };
+        owner_only(data_dir, &path).map_err(|source| OpenError::Dir {
+            path: data_dir.to_owned(),
+            source,
+        })?;
         let db = Database::create(&path).map_err(|e| corrupt(e.into()))?;
         // Create the tables once so readers never meet a missing table.
         let txn = db.begin_write().map_err(|e| corrupt(e.into()))?;
@@ -114,6 +139,26 @@ impl EmbeddedStore {
 
     fn read_txn(&self) -> Result<redb::ReadTransaction, StoreError> {
         self.db.begin_read().map_err(StoreError::backend)
+    }
+
+    /// The keys of up to `max` items expired at `now` (a read transaction over the whole table:
+    /// the embedded store has no expiry index; a sweep of a million items takes about a second).
+    fn expired_keys(&self, now: i64, max: usize) -> Result<Vec<Key>, StoreError> {
+        let txn = self.read_txn()?;
+        let table = txn.open_table(ITEMS).map_err(StoreError::backend)?;
+        let mut keys = Vec::new();
+        for entry in table.iter().map_err(StoreError::backend)? {
+            let (_, v) = entry.map_err(StoreError::backend)?;
+            let item = decode_item(v.value())?;
+            let expired = matches!(item.get(super::TTL), Some(super::Attr::N(t)) if *t <= rust_decimal::Decimal::from(now));
+            if expired && let Some(key) = Key::of(&item) {
+                keys.push(key);
+                if keys.len() >= max {
+                    break;
+                }
+            }
+        }
+        Ok(keys)
     }
 }
 
@@ -220,6 +265,41 @@ impl Store for EmbeddedStore {
         answer
             .await
             .map_err(|_| StoreError::backend("store writer stopped before answering"))?
+    }
+
+    async fn sweep_expired(&self, now: i64) -> Result<u64, StoreError> {
+        let mut swept = 0u64;
+        loop {
+            let keys = self.expired_keys(now, 10 * super::MAX_BATCH_OPS)?;
+            let done = keys.len() < 10 * super::MAX_BATCH_OPS;
+            for chunk in keys.chunks(super::MAX_BATCH_OPS) {
+                // Still expired when deleted: a write that renewed the item meanwhile keeps it.
+                let ops = chunk
+                    .iter()
+                    .map(|key| WriteOp::Delete {
+                        key: key.clone(),
+                        condition: Some(super::Condition::compare(super::TTL, super::Cmp::Le, now)),
+                    })
+                    .collect::<Vec<_>>();
+                match self.write(ops.clone()).await {
+                    Ok(()) => swept += ops.len() as u64,
+                    // One was renewed meanwhile: the rest one by one.
+                    Err(StoreError::ConditionFailed { .. }) => {
+                        for op in ops {
+                            match self.write(vec![op]).await {
+                                Ok(()) => swept += 1,
+                                Err(StoreError::ConditionFailed { .. }) => {}
+                                Err(e) => return Err(e),
+                            }
+                        }
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            if done {
+                return Ok(swept);
+            }
+        }
     }
 
     fn backend_name(&self) -> &'static str {
@@ -476,6 +556,26 @@ fn plan_batch(
 }
 
 #[cfg(test)]
+mod permission_tests {
+    #[cfg(unix)]
+    #[test]
+    fn the_store_file_and_its_dir_are_the_owners_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let data = dir.path().join("data");
+        let store = super::EmbeddedStore::open(&data).unwrap_or_else(|e| panic!("{e}"));
+        drop(store);
+        let mode = |p: &std::path::Path| {
+            std::fs::metadata(p)
+                .map(|m| m.permissions().mode() & 0o777)
+                .unwrap_or(0)
+        };
+        assert_eq!(mode(&data), 0o700);
+        assert_eq!(mode(&data.join(super::FILE_NAME)), 0o600);
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::{Attr, Condition, PK, SK};
@@ -485,6 +585,39 @@ mod tests {
         i.insert(PK.into(), Attr::S(pk.into()));
         i.insert(SK.into(), Attr::S(sk.into()));
         i
+    }
+
+    #[tokio::test]
+    async fn the_sweep_deletes_exactly_the_items_whose_ttl_has_passed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let with_ttl = |sk: &str, ttl: Option<i64>| {
+            let mut i = item("T#1", sk);
+            if let Some(t) = ttl {
+                i.insert(crate::store::TTL.into(), Attr::from(t));
+            }
+            WriteOp::Put {
+                item: i,
+                condition: None,
+            }
+        };
+        let mut ops: Vec<WriteOp> = (0..250)
+            .map(|n| with_ttl(&format!("EVENT#old#{n}"), Some(1_000)))
+            .collect();
+        ops.push(with_ttl("EVENT#due", Some(2_000)));
+        ops.push(with_ttl("EVENT#later", Some(2_001)));
+        ops.push(with_ttl("PROFILE", None));
+        for chunk in ops.chunks(100) {
+            store.write(chunk.to_vec()).await.unwrap();
+        }
+        assert_eq!(store.sweep_expired(2_000).await.unwrap(), 251);
+        let left = store
+            .query(&Query::partition(Index::Primary, "T#1", SortRange::All).limit(1000))
+            .await
+            .unwrap();
+        let sks: Vec<&str> = left.items.iter().filter_map(|i| i[SK].as_s()).collect();
+        assert_eq!(sks, vec!["EVENT#later", "PROFILE"]);
+        assert_eq!(store.sweep_expired(2_000).await.unwrap(), 0);
     }
 
     #[tokio::test]

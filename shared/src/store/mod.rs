@@ -548,6 +548,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// A short name for logs and test output.
     fn backend_name(&self) -> &'static str;
+
+    /// Deletes items whose [`TTL`] (epoch seconds) is at or before `now`; answers how many.
+    /// DynamoDB expires them itself (the table's TTL setting), so by default this does nothing;
+    /// the embedded store sweeps.
+    async fn sweep_expired(&self, _now: i64) -> Result<u64, StoreError> {
+        Ok(0)
+    }
 }
 
 /// Checks what both backends refuse alike before touching storage.

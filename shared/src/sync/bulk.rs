@@ -215,6 +215,12 @@ pub async fn import(
                     }
                 }
             }
+            // What is left is one unfinished line: bounded, whatever the file holds.
+            if buf.len() > MAX_LINE_BYTES {
+                return Err(SyncError::Unreachable(ShopifyError::Protocol(format!(
+                    "a bulk result line is over {MAX_LINE_BYTES} bytes"
+                ))));
+            }
         }
         if let Some((_, p)) = parent.take() {
             applied += apply_node(deps, tenant, kind, &p, zone, &mut newest).await?;
@@ -224,6 +230,9 @@ pub async fn import(
     save(deps, tenant, StateWrite::BulkApplied).await?;
     Ok(Bulk::Done { applied, newest })
 }
+
+/// The longest bulk result line read (one object; Shopify's are a few KB).
+const MAX_LINE_BYTES: usize = 8 * 1024 * 1024;
 
 async fn checkpoint(
     deps: &SyncRunner,

@@ -7,7 +7,7 @@ use secrecy::SecretString;
 
 use super::state::SyncState;
 use super::vault::ShopTokens;
-use super::{SyncError, TokenVault};
+use super::{SyncError, SyncQueue, TokenVault};
 use crate::deps::ShopifyApi;
 use crate::domain::{ShopDomain, TenantId};
 use crate::shopify::{ShopInfo, Shopify, ShopifyError, shop_info, subscriptions};
@@ -29,6 +29,7 @@ pub async fn connect(
     store: &dyn Store,
     now: DateTime<Utc>,
     vault: &dyn TokenVault,
+    queue: &dyn SyncQueue,
     shopify: &ShopifyApi,
     tenant: TenantId,
     token: SecretString,
@@ -48,7 +49,7 @@ pub async fn connect(
     link(
         store,
         now,
-        vault,
+        Linked { vault, queue },
         tenant,
         &shop,
         &ShopTokens::access_only(token),
@@ -63,6 +64,12 @@ pub async fn connect(
     })
 }
 
+/// Where a connection's token goes, and where its first sync is queued.
+pub struct Linked<'a> {
+    pub vault: &'a dyn TokenVault,
+    pub queue: &'a dyn SyncQueue,
+}
+
 /// How often a proof is retried when the shop's entry changed between its read and the write.
 const PROOF_ATTEMPTS: usize = 3;
 
@@ -70,19 +77,19 @@ const PROOF_ATTEMPTS: usize = 3;
 /// them in the vault, then in one atomic batch with `extra` (a new tenant's profile, a sign-in
 /// code...) proves the tenant's claim on the shop (replacing another tenant's entry, whose
 /// connection is unlisted: it no longer holds the shop, its data stays its own) and lists the shop
-/// for the scheduler.
+/// for the scheduler; then queues the first sync (unless one is running).
 #[allow(clippy::too_many_arguments)]
 pub async fn link(
     store: &dyn Store,
     now: DateTime<Utc>,
-    vault: &dyn TokenVault,
+    ports: Linked<'_>,
     tenant: TenantId,
     shop: &ShopDomain,
     tokens: &ShopTokens,
     info: ShopInfo,
     extra: Vec<WriteOp>,
 ) -> Result<(), SyncError> {
-    vault.put(tenant, &tokens.encode()).await?;
+    ports.vault.put(tenant, &tokens.encode()).await?;
     let record = ConnectionRecord {
         shop_domain: shop.as_str().to_owned(),
         connected: true,
@@ -124,6 +131,12 @@ pub async fn link(
                 }
                 SyncState::reauthorized(store, tenant).await?;
                 tracing::info!(%tenant, "shop connected");
+                // The first sync: what happened before the webhooks were subscribed.
+                match super::request(store, now, ports.queue, tenant).await {
+                    Ok(_) | Err(SyncError::Running) => {}
+                    // Connected all the same: the scheduler syncs it on its next round.
+                    Err(e) => tracing::warn!(%tenant, error = %e, "could not queue the first sync"),
+                }
                 return Ok(());
             }
             Err(StoreError::ConditionFailed { index }) if index == proof_at => continue,

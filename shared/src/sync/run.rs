@@ -124,7 +124,7 @@ pub async fn run(
                 Ok(bulk::Bulk::NeedsReauth) => return token_refused(store, now(), tenant).await,
                 Ok(bulk::Bulk::Fallback) => {}
                 Err(e) => {
-                    SyncState::finish(store, now(), tenant, End::Failed(e.to_string())).await?;
+                    SyncState::finish(store, now(), tenant, End::Failed(public(&e))).await?;
                     return Err(e);
                 }
             }
@@ -142,7 +142,8 @@ pub async fn run(
                     return token_refused(store, now(), tenant).await;
                 }
                 Err(e) => {
-                    SyncState::finish(store, now(), tenant, End::Failed(format!("{e}"))).await?;
+                    let why = shopify_failure(&e).to_owned();
+                    SyncState::finish(store, now(), tenant, End::Failed(why)).await?;
                     return Err(SyncError::Unreachable(e));
                 }
             };
@@ -211,6 +212,30 @@ async fn erase(
     }
 }
 
+/// What `GET /sync/status` says of a failed run: the class of failure, never internal text (the
+/// details are in the logs).
+pub fn public(e: &SyncError) -> String {
+    match e {
+        SyncError::Unreachable(s) => shopify_failure(s).to_owned(),
+        SyncError::Rejected => "Shopify refused the access token".to_owned(),
+        SyncError::NotConnected => "the shop is not connected".to_owned(),
+        SyncError::Running => "a sync of this shop is already running".to_owned(),
+        SyncError::Vault(_) => "the shop's access token could not be read".to_owned(),
+        SyncError::Store(_) | SyncError::Queue(_) => {
+            "the sync could not be saved; it will be retried".to_owned()
+        }
+    }
+}
+
+fn shopify_failure(e: &ShopifyError) -> &'static str {
+    match e {
+        ShopifyError::Unauthorized { .. } => "Shopify refused the access token",
+        ShopifyError::Unreachable { .. } => "Shopify could not be reached",
+        ShopifyError::TokenStore { .. } => "the shop's access token could not be read or kept",
+        ShopifyError::Protocol(_) => "Shopify answered something the sync did not expect",
+    }
+}
+
 fn newer(n: DateTime<Utc>, watermark: Option<DateTime<Utc>>) -> bool {
     watermark.is_none_or(|w| n > w)
 }
@@ -227,15 +252,35 @@ async fn token_refused(
     Ok(RunOutcome::NeedsReauth)
 }
 
-/// `insights serve`'s worker: runs queued syncs one after another.
+/// `insights serve`'s worker: runs queued work one request after another, each in its own task,
+/// so that nothing one run does (an error, a panic) stops the worker: a run that fails frees its
+/// shop (state `failed`) and the next request is taken.
 pub async fn local_worker(
     deps: SyncRunner,
     mut rx: tokio::sync::mpsc::UnboundedReceiver<SyncRequest>,
 ) {
     while let Some(req) = rx.recv().await {
         let deadline = Instant::now() + std::time::Duration::from_secs(14 * 60);
-        if let Err(e) = run(&deps, &req, deadline, &|_, _| {}).await {
-            tracing::warn!(tenant = %req.tenant, error = %e, "local sync failed");
+        let (d, r) = (deps.clone(), req.clone());
+        let ran = tokio::spawn(async move { run(&d, &r, deadline, &|_, _| {}).await }).await;
+        let why = match ran {
+            Ok(Ok(_)) => continue,
+            Ok(Err(e)) => {
+                tracing::warn!(tenant = %req.tenant, error = %e, "local sync failed");
+                public(&e)
+            }
+            Err(e) => {
+                tracing::error!(tenant = %req.tenant, panicked = e.is_panic(), "local sync stopped unexpectedly");
+                "the sync stopped unexpectedly; it will be retried".to_owned()
+            }
+        };
+        if req.work == Work::Sync {
+            let now = deps.clock.now();
+            if let Err(e) =
+                SyncState::finish(deps.store.as_ref(), now, req.tenant, End::Failed(why)).await
+            {
+                tracing::warn!(tenant = %req.tenant, error = %e, "could not free the shop after a failed sync");
+            }
         }
     }
 }

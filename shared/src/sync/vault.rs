@@ -252,17 +252,37 @@ impl TokenVault for SecretsManagerVault {
 pub struct LocalVault {
     store: Arc<dyn Store>,
     cipher: ChaCha20Poly1305,
+    /// The key of earlier versions (the material's plain SHA-256): a token sealed with it is read
+    /// once and sealed again with the derived key.
+    legacy: ChaCha20Poly1305,
 }
 
 impl LocalVault {
+    /// The sealing key is derived from `key_material` for this one use (HMAC-SHA256 under a
+    /// purpose label), never the material itself nor its plain hash.
     pub fn new(store: Arc<dyn Store>, key_material: &SecretString) -> LocalVault {
-        let key = Sha256::digest(key_material.expose_secret().as_bytes());
-        // A 32-byte key always fits ChaCha20.
-        let cipher = match ChaCha20Poly1305::new_from_slice(&key) {
-            Ok(c) => c,
-            Err(_) => unreachable!("SHA-256 output is 32 bytes"),
+        use hmac::{KeyInit as _, Mac};
+        let material = key_material.expose_secret().as_bytes();
+        let derived = match hmac::Hmac::<Sha256>::new_from_slice(material) {
+            Ok(mut m) => {
+                m.update(b"insights/local-vault/v1");
+                m.finalize().into_bytes()
+            }
+            Err(_) => unreachable!("HMAC takes a key of any length"),
         };
-        LocalVault { store, cipher }
+        LocalVault {
+            store,
+            cipher: cipher(&derived),
+            legacy: cipher(&Sha256::digest(material)),
+        }
+    }
+}
+
+/// A 32-byte key always fits ChaCha20.
+fn cipher(key: &[u8]) -> ChaCha20Poly1305 {
+    match ChaCha20Poly1305::new_from_slice(key) {
+        Ok(c) => c,
+        Err(_) => unreachable!("the key is 32 bytes"),
     }
 }
 
@@ -301,18 +321,25 @@ impl TokenVault for LocalVault {
         let nonce =
             Nonce::try_from(sealed.nonce.as_slice()).map_err(|_| VaultError::Undecryptable)?;
         let aad = tenant.to_string();
-        let plain = self
-            .cipher
-            .decrypt(
-                &nonce,
-                Payload {
-                    msg: &sealed.ciphertext,
-                    aad: aad.as_bytes(),
-                },
-            )
-            .map_err(|_| VaultError::Undecryptable)?;
-        let text = String::from_utf8(plain).map_err(|_| VaultError::Undecryptable)?;
-        Ok(Some(SecretString::from(text)))
+        let payload = || Payload {
+            msg: &sealed.ciphertext,
+            aad: aad.as_bytes(),
+        };
+        let (plain, legacy) = match self.cipher.decrypt(&nonce, payload()) {
+            Ok(p) => (p, false),
+            Err(_) => (
+                self.legacy
+                    .decrypt(&nonce, payload())
+                    .map_err(|_| VaultError::Undecryptable)?,
+                true,
+            ),
+        };
+        let token =
+            SecretString::from(String::from_utf8(plain).map_err(|_| VaultError::Undecryptable)?);
+        if legacy {
+            self.put(tenant, &token).await?;
+        }
+        Ok(Some(token))
     }
 
     async fn delete(&self, tenant: TenantId) -> Result<(), VaultError> {
@@ -390,5 +417,57 @@ mod tests {
 
         vault.delete(a).await.unwrap();
         assert!(vault.get(a).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_token_sealed_under_the_old_plain_hash_key_is_read_once_and_sealed_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+        let material = SecretString::from("local key");
+        let t = TenantId::new(5);
+        // What an earlier version wrote: sealed under SHA-256 of the material itself.
+        let old = cipher(&Sha256::digest(material.expose_secret().as_bytes()));
+        let nonce = Nonce::generate();
+        let aad = t.to_string();
+        let ciphertext = old
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: b"shpat_old",
+                    aad: aad.as_bytes(),
+                },
+            )
+            .unwrap();
+        let sealed = SealedToken {
+            nonce: nonce.to_vec(),
+            ciphertext: ciphertext.clone(),
+        };
+        store.write(vec![sealed.put(t)]).await.unwrap();
+
+        let vault = LocalVault::new(store.clone(), &material);
+        assert_eq!(
+            vault.get(t).await.unwrap().unwrap().expose_secret(),
+            "shpat_old"
+        );
+        let item = store
+            .get(&TenantItem::ShopifyToken.key(t))
+            .await
+            .unwrap()
+            .unwrap();
+        let now = SealedToken::from_item(&item).unwrap();
+        assert_ne!(now.ciphertext, ciphertext, "sealed again");
+        let n = Nonce::try_from(now.nonce.as_slice()).unwrap();
+        let payload = Payload {
+            msg: &now.ciphertext,
+            aad: aad.as_bytes(),
+        };
+        assert!(
+            old.decrypt(&n, payload).is_err(),
+            "no longer under the old key"
+        );
+        assert_eq!(
+            vault.get(t).await.unwrap().unwrap().expose_secret(),
+            "shpat_old"
+        );
     }
 }

@@ -1,13 +1,15 @@
-//! Login failure counters: one item per subject and throttling window, expired by TTL.
+//! Login attempt counters: one item per subject and throttling window, expired by TTL. An attempt
+//! is reserved before its password is checked and given back when it was right, so the counter
+//! holds the failed attempts plus those being checked.
 
 use rust_decimal::Decimal;
 
 use super::count;
-use crate::store::{Item, Key, TTL, Update, WriteOp};
+use crate::store::{Cmp, Condition, Item, Key, TTL, Update, WriteOp};
 
 const FAILURES: &str = "failures";
 
-/// The failed logins counted in one window.
+/// The attempts counted in one window.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LoginFailures {
     pub failures: u64,
@@ -21,17 +23,27 @@ impl LoginFailures {
         }
     }
 
-    /// The write counting one more failure in the counter at `key` (creating it), kept until
-    /// `expires_at` (epoch seconds).
-    pub fn count_one(key: Key, expires_at: i64) -> WriteOp {
+    /// The write reserving one attempt in the counter at `key`, refused (condition failed) when
+    /// `max` are already counted: however many attempts race, at most `max` get through.
+    pub fn reserve_one(key: Key, max: u64, expires_at: i64) -> WriteOp {
         WriteOp::Update {
             key,
-            // TTL: DynamoDB deletes the counter once its window (and the caller's margin) is over.
             update: Update::default()
                 .add(FAILURES, Decimal::ONE)
                 .set(TTL, expires_at),
-            // A commutative add: concurrent failures all count.
-            condition: None,
+            condition: Some(Condition::Or(vec![
+                Condition::AttrNotExists(FAILURES.into()),
+                Condition::compare(FAILURES, Cmp::Lt, max),
+            ])),
+        }
+    }
+
+    /// Gives back one reserved attempt (the password was right).
+    pub fn release_one(key: Key) -> WriteOp {
+        WriteOp::Update {
+            key,
+            update: Update::default().add(FAILURES, -Decimal::ONE),
+            condition: Some(Condition::Exists),
         }
     }
 }
@@ -46,9 +58,9 @@ mod tests {
     fn each_failure_counted_reads_back_as_one_more() {
         let key = keys::login_failures("email", "ab12", 900);
         assert_eq!(LoginFailures::from_item(None).failures, 0);
-        let once = applied(LoginFailures::count_one(key.clone(), 5400), None);
+        let once = applied(LoginFailures::reserve_one(key.clone(), 5, 5400), None);
         assert_eq!(LoginFailures::from_item(Some(&once)).failures, 1);
-        let twice = applied(LoginFailures::count_one(key, 5400), Some(&once));
+        let twice = applied(LoginFailures::reserve_one(key, 5, 5400), Some(&once));
         assert_eq!(
             LoginFailures::from_item(Some(&twice)),
             LoginFailures { failures: 2 }
