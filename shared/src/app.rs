@@ -57,6 +57,8 @@ pub struct App {
     pub sync: Arc<SyncDeps>,
     /// The app as OAuth knows it (client id, `APP_URL`, scopes).
     pub shopify_app: ShopifyApp,
+    /// Rate limits (contract: "Limits").
+    pub limits: crate::limits::RateLimits,
 }
 
 /// Why the application could not start.
@@ -101,6 +103,7 @@ impl App {
                 bulk_poll: std::time::Duration::from_secs(1),
             }),
             shopify_app: ShopifyApp::default(),
+            limits: crate::limits::RateLimits::default(),
         }
     }
 

@@ -47,6 +47,9 @@ pub enum Port {
 pub enum Need {
     /// The table, read only.
     TableRead,
+    /// Rate-limit counters in the table (one `UpdateItem` per request): what an authenticated
+    /// read-only function writes.
+    Counters,
     /// The table, read and write.
     TableWrite,
     Clock,
@@ -62,7 +65,7 @@ impl Need {
     /// The port this need is met by.
     pub fn port(self) -> Port {
         match self {
-            Need::TableRead | Need::TableWrite => Port::Store,
+            Need::TableRead | Need::TableWrite | Need::Counters => Port::Store,
             Need::Clock => Port::Clock,
             Need::SigningKey => Port::SigningKey,
             Need::AppSecret => Port::AppSecret,
@@ -76,6 +79,7 @@ impl Need {
     pub fn grants(self) -> Vec<String> {
         match self {
             Need::TableRead => vec!["table:read".into()],
+            Need::Counters => vec!["table:count".into()],
             Need::TableWrite => vec!["table:write".into()],
             Need::SigningKey => vec!["secret:jwt".into()],
             Need::AppSecret => vec!["secret:shopify".into()],
@@ -298,6 +302,8 @@ pub struct Accounts {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub keys: SigningKey,
+    /// Counted in the store (see `limits`).
+    pub limits: crate::limits::RateLimits,
 }
 
 impl Deps for Accounts {
@@ -307,6 +313,7 @@ impl Deps for Accounts {
             store: app.store.clone(),
             clock: app.clock.clone(),
             keys: app.keys.clone(),
+            limits: app.limits,
         }
     }
     async fn build(env: &Env) -> Result<Self, StartError> {
@@ -317,6 +324,7 @@ impl Deps for Accounts {
             store: env.store().await?,
             clock: env.clock(),
             keys,
+            limits: crate::limits::RateLimits::default(),
         })
     }
 }

@@ -20,6 +20,7 @@ pub mod http;
 pub mod ingest;
 pub mod install;
 pub mod lambda;
+pub mod limits;
 pub mod routes;
 pub mod secrets;
 pub mod shopify;

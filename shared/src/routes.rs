@@ -87,6 +87,7 @@ impl RouteInfo {
         Router::new()
             .route(self.path, (self.mount)(app))
             .fallback(not_found)
+            .layer(axum::middleware::from_fn(crate::limits::headers))
     }
 }
 
@@ -121,6 +122,7 @@ pub fn router_of<R: Route>(deps: R::Deps) -> Router {
         .route(R::PATH, R::handler())
         .fallback(not_found)
         .with_state(deps)
+        .layer(axum::middleware::from_fn(crate::limits::headers))
 }
 
 /// Every route plus the dashboard page: what `insights serve` runs.
@@ -138,7 +140,9 @@ pub fn local_router(app: App) -> Router {
     for (path, handler) in by_path {
         router = router.route(path, handler);
     }
-    router.fallback(not_found)
+    router
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn(crate::limits::headers))
 }
 
 /// The route declared as `name`.
@@ -179,7 +183,9 @@ macro_rules! routes {
     };
 }
 
-use Need::{AppSecret, Clock, Queue, ShopifyApi, SigningKey, TableRead, TableWrite, Vault};
+use Need::{
+    AppSecret, Clock, Counters, Queue, ShopifyApi, SigningKey, TableRead, TableWrite, Vault,
+};
 
 routes! {
     /// `GET /health`: no ports.
@@ -190,7 +196,7 @@ routes! {
     AuthLogin = "auth-login", POST "/auth/login", Accounts,
         [TableWrite, Clock, SigningKey], http::auth::login;
     TenantsMe = "tenants-me", GET "/tenants/me", Accounts,
-        [TableRead, Clock, SigningKey], http::auth::me;
+        [TableRead, Counters, Clock, SigningKey], http::auth::me;
     Webhooks = "webhooks", POST "/webhooks", Ingest,
         [TableWrite, Clock, AppSecret, Vault(&["DeleteSecret"])], http::webhooks::any, limit MAX_WEBHOOK_BODY;
     WebhooksCustomers = "webhooks-customers", POST "/webhooks/customers", Ingest,
@@ -200,12 +206,12 @@ routes! {
     WebhooksProducts = "webhooks-products", POST "/webhooks/products", Ingest,
         [TableWrite, Clock, AppSecret, Vault(&["DeleteSecret"])], http::webhooks::products, limit MAX_WEBHOOK_BODY;
     DashboardMetrics = "dashboard-metrics", GET "/dashboard/metrics", Accounts,
-        [TableRead, Clock, SigningKey], http::dashboard::metrics;
+        [TableRead, Counters, Clock, SigningKey], http::dashboard::metrics;
     /// The signing key also seals the page cursors.
     DashboardOrdersByDate = "dashboard-orders-by-date", GET "/dashboard/orders-by-date", Accounts,
-        [TableRead, Clock, SigningKey], http::dashboard::orders_by_date;
+        [TableRead, Counters, Clock, SigningKey], http::dashboard::orders_by_date;
     DashboardTopCustomers = "dashboard-top-customers", GET "/dashboard/top-customers", Accounts,
-        [TableRead, Clock, SigningKey], http::dashboard::top_customers;
+        [TableRead, Counters, Clock, SigningKey], http::dashboard::top_customers;
     ShopifyConnect = "shopify-connect", PUT "/tenants/me/shopify", ShopConnect,
         [TableWrite, Clock, SigningKey, Vault(&["CreateSecret", "PutSecretValue"]), ShopifyApi, Queue],
         http::sync::connect;
@@ -215,7 +221,7 @@ routes! {
     SyncRequest = "sync-request", POST "/sync", SyncRequests,
         [TableWrite, Clock, SigningKey, Queue], http::sync::request;
     SyncStatus = "sync-status", GET "/sync/status", Accounts,
-        [TableRead, Clock, SigningKey], http::sync::status;
+        [TableRead, Counters, Clock, SigningKey], http::sync::status;
     /// Writes the install's `state`.
     ShopifyInstallStart = "shopify-install-start", POST "/tenants/me/shopify/install", InstallStart,
         [TableWrite, Clock, SigningKey], http::install::start;
@@ -231,10 +237,13 @@ routes! {
         [TableWrite, Clock, SigningKey], http::install::signin_code;
     TenantsMeLogin = "tenants-me-login", PUT "/tenants/me/login", Accounts,
         [TableWrite, Clock, SigningKey], http::install::set_login;
+    /// A new API key; the old one stops working.
+    TenantsMeApiKey = "tenants-me-api-key", POST "/tenants/me/api-key", Accounts,
+        [TableWrite, Clock, SigningKey], http::auth::rotate_api_key;
     ComplianceRequests = "compliance-requests", GET "/compliance/requests", Accounts,
-        [TableRead, Clock, SigningKey], http::compliance::requests;
+        [TableRead, Counters, Clock, SigningKey], http::compliance::requests;
     ComplianceRequest = "compliance-request", GET "/compliance/requests/{id}", Accounts,
-        [TableRead, Clock, SigningKey], http::compliance::request;
+        [TableRead, Counters, Clock, SigningKey], http::compliance::request;
 }
 
 /// `sync-scheduler`: on the EventBridge schedule, queue a sync of every connected shop.

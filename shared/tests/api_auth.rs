@@ -498,3 +498,118 @@ async fn a_failed_login_logs_that_it_failed_but_not_the_password() {
     assert!(!logs.contains("hunter2-but-longer"));
     assert!(!logs.contains("correct horse battery"));
 }
+
+// ---- rate limits (contract: "Limits") ------------------------------------------------------------
+
+#[tokio::test]
+async fn authenticated_answers_carry_ratelimit_headers_and_past_the_tenants_limit_get_429() {
+    let t = TestApp::embedded().await;
+    let reg = t.register().await;
+    let token = reg["token"].as_str().unwrap();
+    let limit = shared::limits::PER_TENANT.max;
+    let header = |a: &support::Answer, h: &str| -> u64 {
+        a.headers[h].to_str().unwrap().parse().unwrap()
+    };
+    let first = t.get_with_token("/tenants/me", token).await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(header(&first, "ratelimit-limit"), limit);
+    assert_eq!(header(&first, "ratelimit-remaining"), limit - 1);
+    assert!((1..=60).contains(&header(&first, "ratelimit-reset")));
+    for _ in 1..limit {
+        let a = t.get_with_token("/dashboard/metrics", token).await;
+        assert_eq!(a.status, StatusCode::OK);
+    }
+    let over = t.get_with_token("/dashboard/metrics", token).await;
+    assert_eq!(over.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(over.json["error"]["code"], "rate_limited");
+    assert_eq!(header(&over, "ratelimit-remaining"), 0);
+    assert!((1..=60).contains(&header(&over, "retry-after")));
+    // Another tenant is not affected; the next window starts afresh.
+    let other = t.register().await;
+    let a = t
+        .get_with_token("/tenants/me", other["token"].as_str().unwrap())
+        .await;
+    assert_eq!(a.status, StatusCode::OK);
+    t.clock.advance(chrono::Duration::seconds(61));
+    assert_eq!(
+        t.get_with_token("/tenants/me", token).await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn posts_to_auth_from_one_address_past_the_limit_get_429_and_webhooks_are_never_limited() {
+    let t = TestApp::embedded().await;
+    let reg = t.register().await;
+    let shop = reg["tenant"]["shop_domain"].as_str().unwrap().to_owned();
+    let limit = shared::limits::PER_CLIENT_AUTH.max;
+    // The registration above was the first; malformed bodies count like any other post.
+    for _ in 1..limit {
+        let a = t.post_json("/auth/login", &json!({})).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST);
+        assert!(a.headers.contains_key("ratelimit-remaining"));
+    }
+    for path in ["/auth/login", "/auth/register", "/auth/signin-code"] {
+        let a = t.post_json(path, &json!({})).await;
+        assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS, "{path}");
+        assert_eq!(a.json["error"]["code"], "rate_limited", "{path}");
+        assert!(a.headers.contains_key("retry-after"), "{path}");
+    }
+    // Shopify's deliveries: never counted, never refused, no RateLimit headers.
+    for i in 0..(limit + 5) {
+        let mut o: Value = serde_json::from_slice(&support::fixture("orders-create.json")).unwrap();
+        o["id"] = json!(50_000 + i);
+        let d = support::Delivery::new("orders/create", &shop, serde_json::to_vec(&o).unwrap());
+        let a = t.deliver(&d).await;
+        assert_eq!(a.status, StatusCode::OK);
+        assert!(!a.headers.contains_key("ratelimit-limit"));
+    }
+    let health = t.request(http::Method::GET, "/health", &[], "").await;
+    assert!(!health.headers.contains_key("ratelimit-limit"));
+}
+
+#[tokio::test]
+async fn a_new_api_key_works_at_once_and_the_one_it_replaces_stops_working() {
+    for t in TestApp::every_backend().await {
+        let reg = t.register().await;
+        let token = reg["token"].as_str().unwrap();
+        let old = reg["api_key"].as_str().unwrap().to_owned();
+        let with_key = |key: String| {
+            let t = &t;
+            async move {
+                t.request(Method::GET, "/tenants/me", &[("x-api-key", key.as_str())], "")
+                    .await
+                    .status
+            }
+        };
+        assert_eq!(with_key(old.clone()).await, StatusCode::OK, "{}", t.backend());
+        let rotate = |bearer: String| {
+            let t = &t;
+            async move {
+                t.request(
+                    Method::POST,
+                    "/tenants/me/api-key",
+                    &[("authorization", format!("Bearer {bearer}").as_str())],
+                    "",
+                )
+                .await
+            }
+        };
+        let a = rotate(token.to_owned()).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.json);
+        let new = a.json["api_key"].as_str().unwrap().to_owned();
+        assert_ne!(new, old);
+        assert_eq!(with_key(new.clone()).await, StatusCode::OK, "{}", t.backend());
+        assert_eq!(with_key(old.clone()).await, StatusCode::UNAUTHORIZED, "{}", t.backend());
+        // Again: the second key is replaced too.
+        let newer = rotate(token.to_owned()).await.json["api_key"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(with_key(newer).await, StatusCode::OK);
+        assert_eq!(with_key(new).await, StatusCode::UNAUTHORIZED);
+        // Without credentials: 401.
+        let anon = t.request(Method::POST, "/tenants/me/api-key", &[], "").await;
+        assert_eq!(anon.status, StatusCode::UNAUTHORIZED);
+    }
+}

@@ -422,8 +422,9 @@ async fn setting_a_login_follows_the_registration_rules_and_refuses_a_taken_emai
 }
 
 #[tokio::test]
-async fn the_callback_connects_the_tenant_that_started_the_install_and_keeps_the_token_pair() {
-    let s = Scene::new().await;
+async fn the_callback_connects_the_tenant_that_started_the_install_keeps_the_token_pair_and_queues_the_first_sync()
+ {
+    let mut s = Scene::new().await;
     let reg = s.register(SHOP).await;
     let bearer = token(&reg.json);
     assert_eq!(s.me(&bearer).await["shop_status"], "claimed");
@@ -444,11 +445,14 @@ async fn the_callback_connects_the_tenant_that_started_the_install_and_keeps_the
         grant.refresh_token
     );
     assert!(pair.expires_at.is_some());
-    // Connected: a sync can be asked for.
+    // Connected: the first sync is queued, so asking for another now is 409.
+    let first = s.queued.try_recv().expect("the first sync was queued");
+    assert_eq!(first.tenant, tenant(&reg.json));
     let sync = s
         .send_json(Method::POST, "/sync", &bearer, &json!({}))
         .await;
-    assert_eq!(sync.status, StatusCode::ACCEPTED, "{}", sync.json);
+    assert_eq!(sync.status, StatusCode::CONFLICT, "{}", sync.json);
+    assert_eq!(sync.json["error"]["code"], "sync_running");
 }
 
 #[tokio::test]

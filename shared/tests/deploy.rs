@@ -405,7 +405,8 @@ fn functions_the_template_and_the_sample_events_list_the_same_names() {
 
 /// What each function may do, as its route or job declares it (`shared::routes`, each need's
 /// `grants()`), named as [`grants`] reads them off the template's policies: `table:read` /
-/// `table:write` (DynamoDB read or CRUD on the table), `secret:jwt` / `secret:shopify` (read that
+/// `table:write` (DynamoDB read or CRUD on the table), `table:count` (UpdateItem on the table, for
+/// rate-limit counters), `secret:jwt` / `secret:shopify` (read that
 /// secret), `events:put` (PutEvents on the sync bus), `tokens:<Action>` (that Secrets Manager
 /// action on the shops' token secrets).
 fn declared_grants() -> BTreeMap<&'static str, BTreeSet<String>> {
@@ -452,6 +453,16 @@ fn grants(name: &str, f: &Function) -> BTreeSet<String> {
             "Statement" => {
                 for st in params.as_array().unwrap() {
                     assert_eq!(st["Effect"], "Allow", "{name}");
+                    // The rate-limit counters: UpdateItem on the table, nothing else.
+                    if st["Resource"] == json!({"Fn::GetAtt": "Table.Arn"}) {
+                        assert_eq!(
+                            st["Action"],
+                            json!(["dynamodb:UpdateItem"]),
+                            "{name}: only counters are written this way"
+                        );
+                        out.insert("table:count".to_owned());
+                        continue;
+                    }
                     assert_eq!(
                         st["Resource"],
                         json!({"Fn::Sub": TOKEN_SECRETS}),
@@ -636,6 +647,7 @@ const EXPECTED: &[(&str, Given, u16)] = &[
     ("auth-signin-code", Given::Registered, 401),
     // The registered merchant has a login already.
     ("tenants-me-login", Given::Registered, 409),
+    ("tenants-me-api-key", Given::Registered, 200),
     ("compliance-requests", Given::DataRequested, 200),
     ("compliance-request", Given::DataRequested, 200),
 ];

@@ -129,6 +129,7 @@ const SCENARIOS: &[(&str, Given, Option<u16>)] = &[
     ("auth-signin-code", Given::Registered, Some(401)),
     // The registered merchant has a login already.
     ("tenants-me-login", Given::Registered, Some(409)),
+    ("tenants-me-api-key", Given::Registered, Some(200)),
     ("compliance-requests", Given::DataRequested, Some(200)),
     ("compliance-request", Given::DataRequested, Some(200)),
 ];

@@ -14,7 +14,9 @@ use chrono::{DateTime, Utc};
 
 use crate::deps::SigningKey;
 use crate::domain::{Email, Password, ShopDomain, Tenant, TenantId, TenantName};
-use crate::store::items::tenant::{DirectoryEntry, profile_from_item, profile_to_item};
+use crate::store::items::tenant::{
+    CurrentApiKey, DirectoryEntry, profile_from_item, profile_to_item,
+};
 use crate::store::keys::{Directory, TenantItem};
 use crate::store::{Condition, Item, Store, StoreError, WriteOp};
 
@@ -111,7 +113,8 @@ pub async fn register(
             claim(profile),
             claim(entry.to_item(&Directory::Email(r.email.as_str().to_owned()))),
             claim(entry.to_item(&Directory::Shop(tenant.shop_domain.clone()))),
-            claim(entry.to_item(&Directory::ApiKey(key_hash))),
+            claim(entry.to_item(&Directory::ApiKey(key_hash.clone()))),
+            CurrentApiKey { hash: key_hash }.replace(id, None),
         ];
         match store.write(ops).await {
             Ok(()) => {
@@ -240,11 +243,55 @@ pub async fn tenant_for_api_key(store: &dyn Store, key: &str) -> Result<TenantId
     if !api_key::looks_like_key(key) {
         return Err(AuthError::Unauthorized);
     }
+    let hash = api_key::hash(key);
     let entry = store
-        .get(&Directory::ApiKey(api_key::hash(key)).key())
+        .get(&Directory::ApiKey(hash.clone()).key())
         .await?
         .ok_or(AuthError::Unauthorized)?;
-    DirectoryEntry::from_item(&entry)
+    let tenant = DirectoryEntry::from_item(&entry)
         .map(|e| e.tenant)
-        .ok_or(AuthError::Unauthorized)
+        .ok_or(AuthError::Unauthorized)?;
+    // A key that was replaced no longer counts (the current key is recorded once one was).
+    let current = store.get(&TenantItem::ApiKey.key(tenant)).await?;
+    match current.as_ref().and_then(CurrentApiKey::from_item) {
+        Some(c) if c.hash != hash => Err(AuthError::Unauthorized),
+        _ => Ok(tenant),
+    }
+}
+
+/// `POST /tenants/me/api-key`: a new API key for the tenant; the one before stops working. The
+/// key is shown once, in this answer.
+pub async fn rotate_api_key(store: &dyn Store, tenant: TenantId) -> Result<String, AuthError> {
+    for _ in 0..3 {
+        let previous = store
+            .get(&TenantItem::ApiKey.key(tenant))
+            .await?
+            .as_ref()
+            .and_then(CurrentApiKey::from_item);
+        let (api_key, hash) =
+            api_key::generate().map_err(|_| AuthError::Internal("no randomness"))?;
+        let mut ops = vec![
+            WriteOp::Put {
+                item: DirectoryEntry::of(tenant).to_item(&Directory::ApiKey(hash.clone())),
+                condition: Some(Condition::NotExists),
+            },
+            CurrentApiKey { hash }.replace(tenant, previous.as_ref().map(|p| p.hash.as_str())),
+        ];
+        if let Some(p) = previous {
+            ops.push(WriteOp::Delete {
+                key: Directory::ApiKey(p.hash).key(),
+                condition: None,
+            });
+        }
+        match store.write(ops).await {
+            Ok(()) => {
+                tracing::info!(%tenant, "API key replaced");
+                return Ok(api_key);
+            }
+            // A concurrent rotation won (or the new key collided): draw again.
+            Err(StoreError::ConditionFailed { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(AuthError::Internal("could not replace the API key"))
 }

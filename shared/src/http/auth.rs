@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::ApiError;
 use super::body::{Fields, JsonObject};
-use super::extract::ClientAddr;
+use super::extract::{ClientAddr, ClientLimited};
 use crate::auth::{self, Registration};
 use crate::deps::Accounts;
 use crate::domain::{Email, Password, ShopDomain, Tenant, TenantId, TenantName};
@@ -26,8 +26,21 @@ pub(crate) fn tenant_json(t: &Tenant) -> Value {
 
 pub async fn register(
     State(a): State<Accounts>,
+    ClientLimited(ClientAddr(client)): ClientLimited,
     JsonObject(body): JsonObject,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let d = crate::limits::hit(
+        a.store.as_ref(),
+        a.clock.now(),
+        crate::limits::Subject::Registrations(&client),
+        a.limits.registrations,
+    )
+    .await?;
+    if !d.allowed {
+        return Err(ApiError::RateLimited {
+            retry_after_seconds: d.reset,
+        });
+    }
     // Presence and length of every field first, then their syntax, so the first problem named is
     // the one a form shows first.
     let name = body.required_str("name", TenantName::MAX)?;
@@ -55,7 +68,7 @@ pub async fn register(
 
 pub async fn login(
     State(a): State<Accounts>,
-    ClientAddr(client): ClientAddr,
+    ClientLimited(ClientAddr(client)): ClientLimited,
     JsonObject(body): JsonObject,
 ) -> Result<Json<Value>, ApiError> {
     let email = body.required_str("email", Email::MAX)?;
@@ -86,4 +99,13 @@ pub async fn me(State(a): State<Accounts>, tenant: TenantId) -> Result<Json<Valu
     let mut json = tenant_json(&t);
     json["shop_status"] = json!(status.as_str());
     Ok(Json(json!({ "tenant": json })))
+}
+
+/// `POST /tenants/me/api-key`: a new API key (shown once); the one before stops working.
+pub async fn rotate_api_key(
+    State(a): State<Accounts>,
+    tenant: TenantId,
+) -> Result<Json<Value>, ApiError> {
+    let api_key = auth::rotate_api_key(a.store.as_ref(), tenant).await?;
+    Ok(Json(json!({ "api_key": api_key })))
 }

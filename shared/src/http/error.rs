@@ -38,6 +38,9 @@ pub enum ApiError {
     BadGateway { code: &'static str, message: String },
     #[error("too many requests")]
     TooManyRequests { retry_after_seconds: u64 },
+    /// Past a rate limit (contract: "Limits"): `429 rate_limited` with `Retry-After`.
+    #[error("rate limited")]
+    RateLimited { retry_after_seconds: u64 },
     /// The work this request needs is at capacity (password hashing): `503`, `Retry-After: 1`.
     #[error("busy")]
     Busy,
@@ -101,6 +104,11 @@ impl ApiError {
                 StatusCode::TOO_MANY_REQUESTS,
                 "too_many_attempts",
                 "Too many failed attempts; wait before trying again.".into(),
+            ),
+            ApiError::RateLimited { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "Too many requests; wait before trying again.".into(),
             ),
             ApiError::Busy => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -231,6 +239,9 @@ impl IntoResponse for ApiError {
         let mut res = (status, Json(body)).into_response();
         let retry_after = match self {
             ApiError::TooManyRequests {
+                retry_after_seconds,
+            } => Some(retry_after_seconds),
+            ApiError::RateLimited {
                 retry_after_seconds,
             } => Some(retry_after_seconds),
             ApiError::Busy => Some(1),

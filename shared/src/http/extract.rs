@@ -9,6 +9,7 @@ use http::request::Parts;
 use super::ApiError;
 use crate::auth;
 use crate::deps::{Accounts, ShopLink, SyncRequests};
+use crate::limits;
 use crate::domain::TenantId;
 
 /// The API key header.
@@ -25,6 +26,60 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<TenantId, ApiError> {
         let accounts = Accounts::from_ref(state);
+        let tenant = authenticate(parts, &accounts).await?;
+        // Limited per tenant, once it is known who asks.
+        let d = limits::hit(
+            accounts.store.as_ref(),
+            accounts.clock.now(),
+            limits::Subject::Tenant(tenant),
+            accounts.limits.tenant,
+        )
+        .await?;
+        limited(parts, d)?;
+        Ok(tenant)
+    }
+}
+
+/// Leaves the decision for the `RateLimit-*` headers; refuses a request past the limit.
+fn limited(parts: &Parts, d: limits::Decision) -> Result<(), ApiError> {
+    if let Some(slot) = parts.extensions.get::<limits::Slot>() {
+        slot.set(d);
+    }
+    if !d.allowed {
+        return Err(ApiError::RateLimited {
+            retry_after_seconds: d.reset,
+        });
+    }
+    Ok(())
+}
+
+/// `POST /auth/*`: the request counted against its client address's limit.
+pub struct ClientLimited(pub ClientAddr);
+
+impl<S> FromRequestParts<S> for ClientLimited
+where
+    S: Send + Sync,
+    Accounts: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<ClientLimited, ApiError> {
+        let accounts = Accounts::from_ref(state);
+        let Ok(client) = ClientAddr::from_request_parts(parts, state).await;
+        let d = limits::hit(
+            accounts.store.as_ref(),
+            accounts.clock.now(),
+            limits::Subject::Client(&client.0),
+            accounts.limits.auth_client,
+        )
+        .await?;
+        limited(parts, d)?;
+        Ok(ClientLimited(client))
+    }
+}
+
+/// The tenant the credentials name.
+async fn authenticate(parts: &Parts, accounts: &Accounts) -> Result<TenantId, ApiError> {
         if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
             let token = value
                 .to_str()
@@ -46,7 +101,6 @@ where
             return Ok(auth::tenant_for_api_key(accounts.store.as_ref(), key.trim()).await?);
         }
         Err(ApiError::unauthorized())
-    }
 }
 
 /// The caller's address: API Gateway's `sourceIp` in Lambda, the peer address under

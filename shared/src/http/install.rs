@@ -71,6 +71,7 @@ pub async fn callback(
 
 pub async fn signin_code(
     State(a): State<Accounts>,
+    _: super::extract::ClientLimited,
     JsonObject(body): JsonObject,
 ) -> Result<Json<Value>, ApiError> {
     let code = body.required_str("code", MAX_CODE)?;

@@ -41,6 +41,7 @@ macro_rules! conformance_suite {
             an_item_of_almost_400_kb_round_trips_and_a_bigger_one_is_refused,
             empty_partitions_and_missing_items_read_as_empty,
             comparisons_follow_dynamodb_types,
+            concurrent_increments_each_get_their_own_count,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {
@@ -287,6 +288,27 @@ pub async fn numeric_adds_from_50_concurrent_writers_come_out_exact(s: Arc<dyn S
     let got = s.get(&key).await.unwrap().unwrap();
     assert_eq!(got.get("orders"), Some(&Attr::N(Decimal::from(500))));
     assert_eq!(got.get("revenue"), Some(&Attr::N(num("5.00"))));
+}
+
+pub async fn concurrent_increments_each_get_their_own_count(s: Arc<dyn Store>) {
+    let key = Key::new("T#1", "RATE#600");
+    let mut tasks = Vec::new();
+    for _ in 0..40 {
+        let (s, key) = (s.clone(), key.clone());
+        tasks.push(tokio::spawn(async move {
+            s.increment(&key, 4_000_000_000).await.unwrap()
+        }));
+    }
+    let mut seen = Vec::new();
+    for t in tasks {
+        seen.push(t.await.unwrap());
+    }
+    seen.sort_unstable();
+    assert_eq!(seen, (1..=40).collect::<Vec<u64>>(), "every increment counted once");
+    // Counters are independent per key.
+    assert_eq!(s.increment(&Key::new("T#1", "RATE#660"), 4_000_000_000).await.unwrap(), 1);
+    assert_eq!(s.increment(&Key::new("T#2", "RATE#600"), 4_000_000_000).await.unwrap(), 1);
+    assert_eq!(s.increment(&key, 4_000_000_000).await.unwrap(), 41);
 }
 
 pub async fn transactions_from_50_concurrent_writers_come_out_exact_with_retries(

@@ -354,6 +354,35 @@ impl Store for DynamoStore {
         }
     }
 
+    async fn increment(&self, key: &Key, expires_at: i64) -> Result<u64, StoreError> {
+        crate::store::validate_key(key)?;
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(aws_key(key)))
+            .update_expression("ADD #n :one SET #ttl = if_not_exists(#ttl, :ttl)")
+            .expression_attribute_names("#n", super::COUNT)
+            .expression_attribute_names("#ttl", super::TTL)
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":ttl", AttributeValue::N(expires_at.to_string()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .return_consumed_capacity(ReturnConsumedCapacity::Indexes)
+            .send()
+            .await
+            .map_err(map_err)
+            .map_err(|e| match e {
+                Failure::ConditionFailed(_) => StoreError::ConditionFailed { index: 0 },
+                Failure::Other(e) => e,
+            })?;
+        self.meter(out.consumed_capacity(), true);
+        out.attributes()
+            .and_then(|a| a.get(super::COUNT))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse::<u64>().ok())
+            .ok_or_else(|| StoreError::Invalid("the counter came back without its value".into()))
+    }
+
     fn backend_name(&self) -> &'static str {
         "dynamodb"
     }

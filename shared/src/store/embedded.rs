@@ -28,6 +28,8 @@ const GSI1: TableDefinition<&[u8], &[u8]> = TableDefinition::new("gsi1");
 const GSI2: TableDefinition<&[u8], &[u8]> = TableDefinition::new("gsi2");
 /// The store file inside the data dir.
 pub const FILE_NAME: &str = "insights.redb";
+/// Counters held in memory at most (each a rate-limit window of one subject).
+const MAX_COUNTERS: usize = 1_000_000;
 /// Batches one commit takes at most, so one huge burst cannot starve its first callers.
 const MAX_GROUP: usize = 1024;
 
@@ -64,6 +66,8 @@ pub struct EmbeddedStore {
     path: PathBuf,
     jobs: Option<mpsc::Sender<Job>>,
     writer: Option<JoinHandle<()>>,
+    /// Rate-limit counters: (pk, sk) → (value, expires at).
+    counters: std::sync::Mutex<std::collections::HashMap<(String, String), (u64, i64)>>,
 }
 
 /// The data dir (0700) and the store file (0600) are the owner's alone: they hold every tenant's
@@ -129,6 +133,7 @@ impl EmbeddedStore {
             path,
             jobs: Some(tx),
             writer: Some(writer),
+            counters: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -300,6 +305,27 @@ impl Store for EmbeddedStore {
                 return Ok(swept);
             }
         }
+    }
+
+    async fn increment(&self, key: &Key, expires_at: i64) -> Result<u64, StoreError> {
+        validate_key(key)?;
+        let mut counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        // Bounded: past a size, what has expired is dropped (counters live for a window).
+        if counters.len() >= MAX_COUNTERS {
+            let now = chrono::Utc::now().timestamp();
+            counters.retain(|_, (_, until)| *until > now);
+            if counters.len() >= MAX_COUNTERS {
+                return Err(StoreError::Throttled {
+                    source: "too many rate-limit counters held".into(),
+                });
+            }
+        }
+        let entry = counters
+            .entry((key.pk.clone(), key.sk.clone()))
+            .or_insert((0, expires_at));
+        entry.0 += 1;
+        entry.1 = entry.1.max(expires_at);
+        Ok(entry.0)
     }
 
     fn backend_name(&self) -> &'static str {

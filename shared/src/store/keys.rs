@@ -49,6 +49,10 @@ pub enum TenantItem {
     DataRequest(ShopifyId),
     /// A `shop/redact` whose erase is not finished, listed in gsi2 until it is.
     EraseRequest,
+    /// The tenant's request counter for the rate-limit window starting at this epoch second.
+    RateWindow(i64),
+    /// The hash of the tenant's current API key (its directory entry is the one that counts).
+    ApiKey,
 }
 
 impl TenantItem {
@@ -67,6 +71,8 @@ impl TenantItem {
             TenantItem::ShopifyToken => "SHOPIFY_TOKEN".into(),
             TenantItem::DataRequest(id) => format!("DATAREQ#{:020}", id.get()),
             TenantItem::EraseRequest => "ERASE".into(),
+            TenantItem::RateWindow(start) => format!("RATE#{start}"),
+            TenantItem::ApiKey => "APIKEY".into(),
         }
     }
 
@@ -82,6 +88,7 @@ impl TenantItem {
                 "PROFILE" => Some(TenantItem::Profile),
                 "TOTALS" => Some(TenantItem::Totals),
                 "ERASE" => Some(TenantItem::EraseRequest),
+                "APIKEY" => Some(TenantItem::ApiKey),
                 "CONNECTION" => Some(TenantItem::Connection),
                 "SYNC" => Some(TenantItem::SyncState),
                 "SHOPIFY_TOKEN" => Some(TenantItem::ShopifyToken),
@@ -94,6 +101,7 @@ impl TenantItem {
             Some(("CUST", s)) => id(s).map(TenantItem::Customer),
             Some(("PROD", s)) => id(s).map(TenantItem::Product),
             Some(("DATAREQ", s)) => id(s).map(TenantItem::DataRequest),
+            Some(("RATE", n)) => n.parse::<i64>().ok().map(TenantItem::RateWindow),
             Some(("EVENT", e)) => match e.split_once('#') {
                 Some((topic, id)) if !topic.is_empty() && !id.is_empty() => {
                     Some(TenantItem::Event {
@@ -259,6 +267,15 @@ pub const CONNECTED_SHOPS: &str = "DIR#CONNECTED";
 /// The gsi2 partition listing every tenant whose shop erase (`shop/redact`) is not finished: the
 /// scheduler's Query that hands them to the job.
 pub const ERASES_PENDING: &str = "DIR#ERASE";
+
+/// A rate-limit counter of a subject that is not a tenant (a client address, hashed) for the
+/// window starting at `window_start`.
+pub fn rate_counter(kind: &str, subject: &str, window_start: i64) -> Key {
+    Key::new(
+        format!("{DIRECTORY}RATE#{kind}#{subject}"),
+        format!("W#{window_start}"),
+    )
+}
 
 /// Failed logins for one subject (`kind` is `email` or `client`, `subject` a SHA-256 hex of it)
 /// in the throttling window that starts at `window_start` (epoch seconds).

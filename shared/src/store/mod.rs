@@ -555,7 +555,34 @@ pub trait Store: Send + Sync + 'static {
     async fn sweep_expired(&self, _now: i64) -> Result<u64, StoreError> {
         Ok(0)
     }
+
+    /// Adds one to the counter at `key` (created at zero, kept until `expires_at`, epoch
+    /// seconds) and answers its new value; concurrent increments all count. For rate limits: on
+    /// DynamoDB one `UpdateItem` in the table (the counter holds across every Lambda instance);
+    /// the embedded store, whose one process is every instance, keeps counters in memory (they
+    /// need no durability and a per-request fsync would cost every request).
+    /// By default a write and a read back (under concurrency the value read may include later
+    /// increments: a limit then bites a little early, never late).
+    async fn increment(&self, key: &Key, expires_at: i64) -> Result<u64, StoreError> {
+        let update = Update::default()
+            .add(COUNT, Decimal::ONE)
+            .set(TTL, expires_at);
+        self.write(vec![WriteOp::Update {
+            key: key.clone(),
+            update,
+            condition: None,
+        }])
+        .await?;
+        let item = self.get(key).await?;
+        Ok(item
+            .and_then(|i| i.get(COUNT).and_then(Attr::as_n))
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or(1))
+    }
 }
+
+/// The attribute a counter ([`Store::increment`]) keeps its value in.
+pub const COUNT: &str = "n";
 
 /// Checks what both backends refuse alike before touching storage.
 pub(crate) fn validate_batch(ops: &[WriteOp]) -> Result<Vec<Key>, StoreError> {

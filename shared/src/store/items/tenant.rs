@@ -172,3 +172,30 @@ mod tests {
         );
     }
 }
+
+/// Which API key is the tenant's current one (its hash). Absent for a tenant registered before
+/// keys could be replaced: its one key stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CurrentApiKey {
+    pub hash: String,
+}
+
+impl CurrentApiKey {
+    pub fn from_item(item: &Item) -> Option<CurrentApiKey> {
+        text(item, "hash").map(|hash| CurrentApiKey { hash })
+    }
+
+    /// Makes this the current key, if `previous` still is (or, with `None`, none was recorded).
+    pub fn replace(&self, tenant: TenantId, previous: Option<&str>) -> WriteOp {
+        let mut item = keyed(&TenantItem::ApiKey.key(tenant));
+        item.insert("hash".into(), Attr::S(self.hash.clone()));
+        let condition = match previous {
+            Some(h) => Condition::compare("hash", Cmp::Eq, h),
+            None => Condition::NotExists,
+        };
+        WriteOp::Put {
+            item,
+            condition: Some(condition),
+        }
+    }
+}
