@@ -507,9 +507,8 @@ async fn authenticated_answers_carry_ratelimit_headers_and_past_the_tenants_limi
     let reg = t.register().await;
     let token = reg["token"].as_str().unwrap();
     let limit = shared::limits::PER_TENANT.max;
-    let header = |a: &support::Answer, h: &str| -> u64 {
-        a.headers[h].to_str().unwrap().parse().unwrap()
-    };
+    let header =
+        |a: &support::Answer, h: &str| -> u64 { a.headers[h].to_str().unwrap().parse().unwrap() };
     let first = t.get_with_token("/tenants/me", token).await;
     assert_eq!(first.status, StatusCode::OK);
     assert_eq!(header(&first, "ratelimit-limit"), limit);
@@ -577,12 +576,22 @@ async fn a_new_api_key_works_at_once_and_the_one_it_replaces_stops_working() {
         let with_key = |key: String| {
             let t = &t;
             async move {
-                t.request(Method::GET, "/tenants/me", &[("x-api-key", key.as_str())], "")
-                    .await
-                    .status
+                t.request(
+                    Method::GET,
+                    "/tenants/me",
+                    &[("x-api-key", key.as_str())],
+                    "",
+                )
+                .await
+                .status
             }
         };
-        assert_eq!(with_key(old.clone()).await, StatusCode::OK, "{}", t.backend());
+        assert_eq!(
+            with_key(old.clone()).await,
+            StatusCode::OK,
+            "{}",
+            t.backend()
+        );
         let rotate = |bearer: String| {
             let t = &t;
             async move {
@@ -599,8 +608,18 @@ async fn a_new_api_key_works_at_once_and_the_one_it_replaces_stops_working() {
         assert_eq!(a.status, StatusCode::OK, "{}", a.json);
         let new = a.json["api_key"].as_str().unwrap().to_owned();
         assert_ne!(new, old);
-        assert_eq!(with_key(new.clone()).await, StatusCode::OK, "{}", t.backend());
-        assert_eq!(with_key(old.clone()).await, StatusCode::UNAUTHORIZED, "{}", t.backend());
+        assert_eq!(
+            with_key(new.clone()).await,
+            StatusCode::OK,
+            "{}",
+            t.backend()
+        );
+        assert_eq!(
+            with_key(old.clone()).await,
+            StatusCode::UNAUTHORIZED,
+            "{}",
+            t.backend()
+        );
         // Again: the second key is replaced too.
         let newer = rotate(token.to_owned()).await.json["api_key"]
             .as_str()
@@ -609,7 +628,9 @@ async fn a_new_api_key_works_at_once_and_the_one_it_replaces_stops_working() {
         assert_eq!(with_key(newer).await, StatusCode::OK);
         assert_eq!(with_key(new).await, StatusCode::UNAUTHORIZED);
         // Without credentials: 401.
-        let anon = t.request(Method::POST, "/tenants/me/api-key", &[], "").await;
+        let anon = t
+            .request(Method::POST, "/tenants/me/api-key", &[], "")
+            .await;
         assert_eq!(anon.status, StatusCode::UNAUTHORIZED);
     }
 }

@@ -9,8 +9,8 @@ use http::request::Parts;
 use super::ApiError;
 use crate::auth;
 use crate::deps::{Accounts, ShopLink, SyncRequests};
-use crate::limits;
 use crate::domain::TenantId;
+use crate::limits;
 
 /// The API key header.
 pub const API_KEY_HEADER: &str = "x-api-key";
@@ -80,27 +80,27 @@ where
 
 /// The tenant the credentials name.
 async fn authenticate(parts: &Parts, accounts: &Accounts) -> Result<TenantId, ApiError> {
-        if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
-            let token = value
-                .to_str()
-                .ok()
-                .and_then(|v| {
-                    let (scheme, rest) = v.split_once(' ')?;
-                    scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
-                })
-                .ok_or_else(ApiError::unauthorized)?;
-            let keys = accounts
-                .keys
-                .get()
-                .await
-                .map_err(|_| ApiError::Internal("token signing key unavailable"))?;
-            return keys.verify(token).map_err(|_| ApiError::unauthorized());
-        }
-        if let Some(value) = parts.headers.get(API_KEY_HEADER) {
-            let key = value.to_str().map_err(|_| ApiError::unauthorized())?;
-            return Ok(auth::tenant_for_api_key(accounts.store.as_ref(), key.trim()).await?);
-        }
-        Err(ApiError::unauthorized())
+    if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| {
+                let (scheme, rest) = v.split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+            })
+            .ok_or_else(ApiError::unauthorized)?;
+        let keys = accounts
+            .keys
+            .get()
+            .await
+            .map_err(|_| ApiError::Internal("token signing key unavailable"))?;
+        return keys.verify(token).map_err(|_| ApiError::unauthorized());
+    }
+    if let Some(value) = parts.headers.get(API_KEY_HEADER) {
+        let key = value.to_str().map_err(|_| ApiError::unauthorized())?;
+        return Ok(auth::tenant_for_api_key(accounts.store.as_ref(), key.trim()).await?);
+    }
+    Err(ApiError::unauthorized())
 }
 
 /// The caller's address: API Gateway's `sourceIp` in Lambda, the peer address under

@@ -304,10 +304,24 @@ pub async fn concurrent_increments_each_get_their_own_count(s: Arc<dyn Store>) {
         seen.push(t.await.unwrap());
     }
     seen.sort_unstable();
-    assert_eq!(seen, (1..=40).collect::<Vec<u64>>(), "every increment counted once");
+    assert_eq!(
+        seen,
+        (1..=40).collect::<Vec<u64>>(),
+        "every increment counted once"
+    );
     // Counters are independent per key.
-    assert_eq!(s.increment(&Key::new("T#1", "RATE#660"), 4_000_000_000).await.unwrap(), 1);
-    assert_eq!(s.increment(&Key::new("T#2", "RATE#600"), 4_000_000_000).await.unwrap(), 1);
+    assert_eq!(
+        s.increment(&Key::new("T#1", "RATE#660"), 4_000_000_000)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        s.increment(&Key::new("T#2", "RATE#600"), 4_000_000_000)
+            .await
+            .unwrap(),
+        1
+    );
     assert_eq!(s.increment(&key, 4_000_000_000).await.unwrap(), 41);
 }
 
