@@ -164,6 +164,10 @@ impl App {
         let app = App::new(store, secrets, SecretNames::local(), Arc::new(SystemClock))
             .with_sync(deps)
             .with_shopify_app(config.shopify_app(None));
+        let app = App {
+            limits: config.rate_limits()?,
+            ..app
+        };
         app.tokens().await?;
         app.shopify_secret().await?;
         Ok((app, rx))

@@ -31,6 +31,12 @@ pub struct Config {
     /// `SHOPIFY_EVENT_SOURCE_ARN`: the EventBridge partner event source shops deliver webhooks to;
     /// unset: they deliver to `{APP_URL}/webhooks`.
     pub shopify_event_source_arn: Option<String>,
+    /// `RATE_LIMIT_PER_MINUTE`: requests a tenant may make a minute (600 when unset).
+    pub rate_limit_per_minute: Option<String>,
+    /// `AUTH_RATE_LIMIT_PER_MINUTE`: `POST /auth/*` a client address may make a minute (30).
+    pub auth_rate_limit_per_minute: Option<String>,
+    /// `REGISTRATIONS_PER_HOUR`: registrations a client address may make an hour (20).
+    pub registrations_per_hour: Option<String>,
 }
 
 /// The scopes asked for when `SHOPIFY_SCOPES` is unset: what the service reads (orders,
@@ -44,7 +50,7 @@ pub const DEFAULT_SCOPES: &[&str] = &[
 ];
 
 /// The names of the variables [`Config`] reads.
-pub const VARIABLES: [&str; 10] = [
+pub const VARIABLES: [&str; 13] = [
     "TABLE_NAME",
     "JWT_SECRET_ID",
     "SHOPIFY_API_SECRET_ID",
@@ -55,6 +61,9 @@ pub const VARIABLES: [&str; 10] = [
     "APP_URL",
     "SHOPIFY_SCOPES",
     "SHOPIFY_EVENT_SOURCE_ARN",
+    "RATE_LIMIT_PER_MINUTE",
+    "AUTH_RATE_LIMIT_PER_MINUTE",
+    "REGISTRATIONS_PER_HOUR",
 ];
 
 /// Errors in the start-up configuration.
@@ -62,6 +71,8 @@ pub const VARIABLES: [&str; 10] = [
 pub enum ConfigError {
     #[error("environment variable {0} is required")]
     Missing(&'static str),
+    #[error("environment variable {0} must be a whole number above zero")]
+    Invalid(&'static str),
 }
 
 impl Config {
@@ -84,7 +95,40 @@ impl Config {
             app_url: get("APP_URL"),
             shopify_scopes: get("SHOPIFY_SCOPES"),
             shopify_event_source_arn: get("SHOPIFY_EVENT_SOURCE_ARN"),
+            rate_limit_per_minute: get("RATE_LIMIT_PER_MINUTE"),
+            auth_rate_limit_per_minute: get("AUTH_RATE_LIMIT_PER_MINUTE"),
+            registrations_per_hour: get("REGISTRATIONS_PER_HOUR"),
         }
+    }
+
+    /// The rate limits: the defaults, or what the variables set (a count above zero).
+    pub fn rate_limits(&self) -> Result<crate::limits::RateLimits, ConfigError> {
+        use crate::limits::Limit;
+        let d = crate::limits::RateLimits::default();
+        let read = |v: &Option<String>, name: &'static str, default: Limit| match v {
+            None => Ok(default),
+            Some(text) => match text.trim().parse::<u64>() {
+                Ok(max) if max > 0 => Ok(Limit { max, ..default }),
+                _ => Err(ConfigError::Invalid(name)),
+            },
+        };
+        Ok(crate::limits::RateLimits {
+            tenant: read(
+                &self.rate_limit_per_minute,
+                "RATE_LIMIT_PER_MINUTE",
+                d.tenant,
+            )?,
+            auth_client: read(
+                &self.auth_rate_limit_per_minute,
+                "AUTH_RATE_LIMIT_PER_MINUTE",
+                d.auth_client,
+            )?,
+            registrations: read(
+                &self.registrations_per_hour,
+                "REGISTRATIONS_PER_HOUR",
+                d.registrations,
+            )?,
+        })
     }
 
     /// The scopes the app asks for and requires (`SHOPIFY_SCOPES`, else [`DEFAULT_SCOPES`]).
@@ -205,6 +249,24 @@ mod tests {
             empty.table(),
             Err(ConfigError::Missing("TABLE_NAME"))
         ));
+    }
+
+    #[test]
+    fn rate_limits_are_the_defaults_unless_set_and_a_bad_value_is_refused() {
+        let d = Config::default().rate_limits().unwrap();
+        assert_eq!(d, crate::limits::RateLimits::default());
+        let set = Config::from_lookup(|k| (k == "RATE_LIMIT_PER_MINUTE").then(|| "1200".into()));
+        let l = set.rate_limits().unwrap();
+        assert_eq!(l.tenant.max, 1200);
+        assert_eq!(l.tenant.window_seconds, 60);
+        assert_eq!(l.auth_client, d.auth_client);
+        for bad in ["0", "-1", "lots"] {
+            let c = Config::from_lookup(|k| (k == "REGISTRATIONS_PER_HOUR").then(|| bad.into()));
+            assert!(matches!(
+                c.rate_limits(),
+                Err(ConfigError::Invalid("REGISTRATIONS_PER_HOUR"))
+            ));
+        }
     }
 
     #[test]

@@ -324,7 +324,7 @@ impl Deps for Accounts {
             store: env.store().await?,
             clock: env.clock(),
             keys,
-            limits: crate::limits::RateLimits::default(),
+            limits: env.config.rate_limits()?,
         })
     }
 }

@@ -634,3 +634,50 @@ async fn a_new_api_key_works_at_once_and_the_one_it_replaces_stops_working() {
         assert_eq!(anon.status, StatusCode::UNAUTHORIZED);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_logins_for_one_email_checks_no_more_wrong_passwords_than_the_limit() {
+    for t in TestApp::every_backend().await {
+        let t = Arc::new(t);
+        let reg = t.register().await;
+        let email = reg["tenant"]["email"].as_str().unwrap().to_owned();
+        // 40 at once, the right password among them: at most five are checked at all.
+        let tasks: Vec<_> = (0..40)
+            .map(|i| {
+                let t = t.clone();
+                let password = if i % 10 == 3 {
+                    "correct horse battery"
+                } else {
+                    "wrong password!"
+                };
+                let body = json!({"email": email, "password": password});
+                tokio::spawn(async move { t.post_json("/auth/login", &body).await.status })
+            })
+            .collect();
+        let (mut wrong, mut right, mut throttled) = (0, 0, 0);
+        for task in tasks {
+            match task.await.unwrap() {
+                StatusCode::UNAUTHORIZED => wrong += 1,
+                StatusCode::OK => right += 1,
+                StatusCode::TOO_MANY_REQUESTS => throttled += 1,
+                // The burst may also find every hashing slot busy: not checked either.
+                StatusCode::SERVICE_UNAVAILABLE => throttled += 1,
+                other => panic!("{}: unexpected {other}", t.backend()),
+            }
+        }
+        // Every wrong password checked keeps its unit: never more than five. A right one gives its
+        // unit back (a merchant logging in often is not locked out), so each may let one more in.
+        assert!(
+            wrong <= 5,
+            "{}: {wrong} wrong passwords checked",
+            t.backend()
+        );
+        assert!(right <= 4, "{}", t.backend());
+        assert_eq!(wrong + right + throttled, 40);
+        assert!(
+            throttled >= 40 - 5 - 4,
+            "{}: {throttled} refused",
+            t.backend()
+        );
+    }
+}

@@ -51,7 +51,8 @@ impl OrdersByDateQuery {
             from,
             to,
             limit: limit(&p, Self::DEFAULT_LIMIT, Self::MAX_LIMIT)?,
-            cursor: p.get("cursor").cloned(),
+            // `cursor=` (empty) is the first page, like no cursor.
+            cursor: p.get("cursor").filter(|c| !c.is_empty()).cloned(),
         })
     }
 }
@@ -159,6 +160,11 @@ mod tests {
                 cursor: Some("abc.def".into()),
             }
         );
+    }
+
+    #[test]
+    fn an_empty_cursor_is_the_first_page() {
+        assert_eq!(orders("cursor=").unwrap().cursor, None);
     }
 
     #[test]
