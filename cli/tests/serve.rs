@@ -146,3 +146,228 @@ fn a_data_dir_already_in_use_is_refused_with_its_path() {
     assert!(err.contains(&dir.path().display().to_string()), "{err}");
     stop(server);
 }
+
+/// `insights serve` with a known webhook secret (the app's client secret).
+fn start_with_secret(data_dir: &std::path::Path, secret: &str) -> Server {
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_insights"))
+        .args(["serve", "--port", &port.to_string(), "--data-dir"])
+        .arg(data_dir)
+        .env_remove("JWT_SECRET")
+        .env("SHOPIFY_API_SECRET", secret)
+        .env("RUST_LOG", "warn")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.stdout.take();
+    Server {
+        child,
+        base,
+        first_line: String::new(),
+    }
+}
+
+fn order(id: u64) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "id": id,
+        "name": format!("#{id}"),
+        "email": "buyer@example.com",
+        "created_at": "2026-11-20T10:00:00-05:00",
+        "updated_at": "2026-11-20T10:00:00-05:00",
+        "currency": "USD",
+        "current_total_price": "10.00",
+        "total_price": "10.00",
+        "financial_status": "paid",
+        "test": false,
+        "customer": null,
+    }))
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killed_mid_load_no_acknowledged_webhook_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "crash-test-app-secret";
+    let shop = "crash.myshopify.com";
+    let http = reqwest::Client::new();
+    let mut server = start_with_secret(dir.path(), secret);
+    let reg: Value = http
+        .post(format!("{}/auth/register", server.base))
+        .json(&json!({"name": "Crash", "email": "crash@example.com",
+                      "password": "correct horse battery", "shop_domain": shop}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = reg["token"].as_str().unwrap().to_owned();
+
+    // 16 senders deliver distinct orders until the process dies under them.
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u64>::new()));
+    let mut senders = Vec::new();
+    for s in 0..16u64 {
+        let (http, base, acked) = (http.clone(), server.base.clone(), acked.clone());
+        senders.push(tokio::spawn(async move {
+            for i in 0..100_000u64 {
+                let id = 1_000_000 + s * 100_000 + i;
+                let body = order(id);
+                let sig = shared::ingest::verify::sign(secret.as_bytes(), &body);
+                let sent = http
+                    .post(format!("{base}/webhooks/orders"))
+                    .header("content-type", "application/json")
+                    .header("x-shopify-topic", "orders/create")
+                    .header("x-shopify-shop-domain", shop)
+                    .header("x-shopify-event-id", format!("evt-{id}"))
+                    .header("x-shopify-hmac-sha256", sig)
+                    .body(body)
+                    .send()
+                    .await;
+                match sent {
+                    Ok(r) if r.status() == 200 => acked.lock().unwrap().push(id),
+                    Ok(r) => panic!("delivery answered {}", r.status()),
+                    Err(_) => return, // the server is gone
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.child.kill().unwrap(); // SIGKILL: no shutdown, no flush
+    server.child.wait().unwrap();
+    for s in senders {
+        s.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() > 50, "load reached the server: {}", acked.len());
+
+    // Restarted on the same data dir: every acknowledged order is there.
+    let server = start_with_secret(dir.path(), secret);
+    let mut held = std::collections::HashSet::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut url = format!(
+            "{}/dashboard/orders-by-date?from=2026-11-01&to=2026-11-30&limit=250",
+            server.base
+        );
+        if let Some(c) = &cursor {
+            url.push_str(&format!("&cursor={c}"));
+        }
+        let page: Value = http
+            .get(url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for o in page["orders"].as_array().unwrap() {
+            let id = o["id"]
+                .as_str()
+                .and_then(|s| s.parse::<u64>().ok())
+                .or(o["id"].as_u64())
+                .unwrap();
+            held.insert(id);
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    let lost: Vec<u64> = acked
+        .iter()
+        .filter(|id| !held.contains(id))
+        .copied()
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged orders lost, e.g. {:?}",
+        lost.len(),
+        &lost[..lost.len().min(5)]
+    );
+    assert!(stop(server).success());
+}
+
+#[test]
+fn a_signing_secret_under_32_bytes_stops_the_server_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_insights"))
+        .args(["serve", "--port", &free_port().to_string(), "--data-dir"])
+        .arg(dir.path())
+        .env("JWT_SECRET", "a")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("JWT_SECRET"), "{err}");
+    assert!(err.contains("32 bytes"), "{err}");
+    assert!(
+        !err.contains("secret is a"),
+        "the value is never shown: {err}"
+    );
+}
+
+/// The process's peak resident memory, from /proc (Linux).
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_hundred_parallel_logins_stay_under_300_mb_and_each_is_answered_within_10_s() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with_secret(dir.path(), "login-flood-secret");
+    let http = reqwest::Client::new();
+    let reg = http
+        .post(format!("{}/auth/register", server.base))
+        .json(&json!({"name": "Flood", "email": "flood@example.com",
+                      "password": "correct horse battery", "shop_domain": "flood.myshopify.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reg.status(), 201);
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let (http, base) = (http.clone(), server.base.clone());
+            tokio::spawn(async move {
+                let password = if i % 7 == 0 {
+                    "correct horse battery"
+                } else {
+                    "not the password"
+                };
+                let started = Instant::now();
+                let status = http
+                    .post(format!("{base}/auth/login"))
+                    .json(&json!({"email": "flood@example.com", "password": password}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16();
+                (status, started.elapsed())
+            })
+        })
+        .collect();
+    for t in tasks {
+        let (status, took) = t.await.unwrap();
+        assert!([200, 401, 429, 503].contains(&status), "{status}");
+        assert!(took < Duration::from_secs(10), "{took:?}");
+    }
+    let peak = peak_rss_kib(server.child.id()).unwrap();
+    assert!(peak < 300 * 1024, "peak RSS {} MiB", peak / 1024);
+    assert!(stop(server).success());
+}
