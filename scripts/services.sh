@@ -129,6 +129,7 @@ start_insights() {
   port=$(free_port)
   dir=$(mktemp -d)
   export SHOPIFY_API_SECRET="${SHOPIFY_API_SECRET:-e2e-$(date +%s)-secret}"
+  # INSIGHTS_STORE=dynamodb (with TABLE_NAME and DynamoDB Local started) serves on DynamoDB.
   RUST_LOG=warn target/debug/insights serve --port "$port" --data-dir "$dir" >"$dir/serve.log" 2>&1 &
   _started_pids+=($!)
   wait_for_port "$port" 60 || { cat "$dir/serve.log" >&2; return 1; }

@@ -37,6 +37,11 @@ enum Command {
         /// Minutes between scheduled syncs of connected shops.
         #[arg(long, default_value_t = 15)]
         sync_minutes: u64,
+        /// Where tenants' data lives: the embedded store in the data dir, or a DynamoDB table
+        /// (`TABLE_NAME`, created with its indexes when missing; endpoint from the AWS SDK's
+        /// settings, e.g. `AWS_ENDPOINT_URL_DYNAMODB` for DynamoDB Local).
+        #[arg(long, value_enum, default_value = "embedded", env = "INSIGHTS_STORE")]
+        store: StoreKind,
     },
     /// Fill a demo merchant with a realistic store, sent as signed webhooks to a running server.
     Seed(seed::SeedArgs),
@@ -71,9 +76,10 @@ fn main() -> ExitCode {
                 host,
                 data_dir,
                 sync_minutes,
+                store,
             } => {
                 let every = std::time::Duration::from_secs(sync_minutes.max(1) * 60);
-                serve(SocketAddr::new(host, port), data_dir, every).await
+                serve(SocketAddr::new(host, port), data_dir, every, store).await
             }
             Command::Bench(b) => bench::run(b).await,
             Command::Sync { shop, data_dir } => sync_one(&shop, &data_dir).await,
@@ -91,13 +97,37 @@ fn main() -> ExitCode {
 
 type CliError = Box<dyn std::error::Error + Send + Sync>;
 
+/// Which store `insights serve` runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum StoreKind {
+    Embedded,
+    Dynamodb,
+}
+
 async fn serve(
     addr: SocketAddr,
     data_dir: PathBuf,
     sync_interval: std::time::Duration,
+    kind: StoreKind,
 ) -> Result<(), CliError> {
     let config = Config::from_env();
-    let (app, sync_requests) = App::local(&data_dir, &config).await?;
+    let (app, sync_requests) = match kind {
+        StoreKind::Embedded => App::local(&data_dir, &config).await?,
+        StoreKind::Dynamodb => {
+            let table = config.table()?.to_owned();
+            let client = aws_sdk_dynamodb::Client::new(&shared::config::aws().await);
+            shared::store::dynamo::create_table(&client, &table).await?;
+            let store = std::sync::Arc::new(shared::store::dynamo::DynamoStore::new(client, table));
+            App::local_on(store, &data_dir, &config).await?
+        }
+    };
+    let where_data = match kind {
+        StoreKind::Embedded => data_dir
+            .join(shared::store::embedded::FILE_NAME)
+            .display()
+            .to_string(),
+        StoreKind::Dynamodb => format!("DynamoDB table {}", config.table()?),
+    };
     // Unless APP_URL says otherwise, the OAuth callback comes back to this server.
     let local_url = format!("http://127.0.0.1:{}", addr.port());
     let app = app.with_shopify_app(config.shopify_app(Some(&local_url)));
@@ -132,10 +162,7 @@ async fn serve(
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr()?;
-    tracing::info!(
-        "listening on http://{local}, data in {}",
-        data_dir.join(shared::store::embedded::FILE_NAME).display()
-    );
+    tracing::info!("listening on http://{local}, data in {where_data}");
     server::serve(
         listener,
         router,

@@ -149,6 +149,20 @@ impl App {
         config: &Config,
     ) -> Result<(App, tokio::sync::mpsc::UnboundedReceiver<SyncRequest>), StartError> {
         let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(data_dir)?);
+        App::local_on(store, data_dir, config).await
+    }
+
+    /// For `insights serve --store dynamodb`: the same over another store (local secrets and the
+    /// sealed shop tokens' key material still in `data_dir`).
+    pub async fn local_on(
+        store: Arc<dyn Store>,
+        data_dir: &Path,
+        config: &Config,
+    ) -> Result<(App, tokio::sync::mpsc::UnboundedReceiver<SyncRequest>), StartError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| OpenError::Dir {
+            path: data_dir.to_owned(),
+            source,
+        })?;
         let local = LocalSecrets::new(data_dir);
         let key = local.get(ENCRYPTION_KEY_VAR).await?;
         let secrets = Arc::new(local);

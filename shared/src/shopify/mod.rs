@@ -77,6 +77,8 @@ pub const MAX_WAIT: Duration = Duration::from_secs(30);
 /// `THROTTLED` answers in a row before a call gives up (Shopify's bucket refills in seconds; an
 /// endless throttle is a broken Shopify, not a busy one).
 const MAX_THROTTLED: u32 = 20;
+/// The most one call waits for the bucket in all, however its waits add up.
+const MAX_CALL_WAIT: Duration = Duration::from_secs(120);
 
 /// How long to wait before `cost` points are available, given the bucket: never negative, never
 /// past [`MAX_WAIT`], whatever numbers the answer carried.
@@ -179,6 +181,7 @@ impl Shopify {
         let body = json!({ "query": query, "variables": variables });
         let mut attempt = 0;
         let mut throttled_in_a_row = 0u32;
+        let mut throttle_waited = Duration::ZERO;
         loop {
             attempt += 1;
             let token = self.token.current().await?;
@@ -265,7 +268,14 @@ impl Shopify {
                     wait_ms = wait.as_millis() as u64,
                     "Shopify throttled; waiting for the bucket"
                 );
-                self.pause(wait.max(Duration::from_millis(10))).await;
+                let wait = wait.max(Duration::from_millis(10));
+                throttle_waited += wait;
+                if throttle_waited > MAX_CALL_WAIT {
+                    return Err(ShopifyError::Unreachable {
+                        source: "still throttled after two minutes of waiting".into(),
+                    });
+                }
+                self.pause(wait).await;
                 continue;
             }
             if let Some(errs) = answer.get("errors").filter(|e| !e.is_null()) {

@@ -152,35 +152,29 @@ pub async fn import(
                 source: format!("bulk result download answered {}", res.status()).into(),
             }));
         }
-        let mut buf: Vec<u8> = Vec::new();
+        let mut lines = Lines::new(MAX_LINE_BYTES);
         let mut line_no = 0u64;
         // The parent being assembled (a line, then its children's lines) and its line number.
         let mut parent: Option<(u64, Value)> = None;
         let mut since_checkpoint = 0u64;
         let mut eof = false;
         while !eof {
-            match res.chunk().await.map_err(|e| {
+            let complete = match res.chunk().await.map_err(|e| {
                 SyncError::Unreachable(ShopifyError::Unreachable {
                     source: Box::new(e),
                 })
             })? {
-                Some(chunk) => buf.extend_from_slice(&chunk),
-                None => eof = true,
-            }
-            // Every complete line in the buffer (the whole rest at the end of the file).
-            while let Some(pos) =
-                buf.iter()
-                    .position(|b| *b == b'\n')
-                    .or(if eof && !buf.is_empty() {
-                        Some(buf.len())
-                    } else {
-                        None
-                    })
-            {
-                let line: Vec<u8> = buf.drain(..pos.min(buf.len())).collect();
-                if !buf.is_empty() {
-                    buf.remove(0);
+                Some(chunk) => lines.push(&chunk).map_err(|_| {
+                    SyncError::Unreachable(ShopifyError::Protocol(format!(
+                        "a bulk result line is over {MAX_LINE_BYTES} bytes"
+                    )))
+                })?,
+                None => {
+                    eof = true;
+                    lines.finish().into_iter().collect()
                 }
+            };
+            for line in complete {
                 line_no += 1;
                 if line_no <= done_lines || line.iter().all(u8::is_ascii_whitespace) {
                     continue;
@@ -215,12 +209,6 @@ pub async fn import(
                     }
                 }
             }
-            // What is left is one unfinished line: bounded, whatever the file holds.
-            if buf.len() > MAX_LINE_BYTES {
-                return Err(SyncError::Unreachable(ShopifyError::Protocol(format!(
-                    "a bulk result line is over {MAX_LINE_BYTES} bytes"
-                ))));
-            }
         }
         if let Some((_, p)) = parent.take() {
             applied += apply_node(deps, tenant, kind, &p, zone, &mut newest).await?;
@@ -233,6 +221,56 @@ pub async fn import(
 
 /// The longest bulk result line read (one object; Shopify's are a few KB).
 const MAX_LINE_BYTES: usize = 8 * 1024 * 1024;
+
+/// A line longer than the splitter's bound.
+#[derive(Debug, PartialEq, Eq)]
+pub struct LineTooLong;
+
+/// JSONL lines out of a stream of chunks: each `\n`-terminated line whole (empty ones included),
+/// then the unterminated rest at the end. Each byte is looked at once, and the unfinished line it
+/// holds is bounded, whatever the stream.
+pub struct Lines {
+    buf: Vec<u8>,
+    /// Bytes of `buf` already searched for a newline.
+    scanned: usize,
+    max: usize,
+}
+
+impl Lines {
+    pub fn new(max: usize) -> Lines {
+        Lines {
+            buf: Vec::new(),
+            scanned: 0,
+            max,
+        }
+    }
+
+    /// Adds a chunk; answers the lines it completed.
+    pub fn push(&mut self, chunk: &[u8]) -> Result<Vec<Vec<u8>>, LineTooLong> {
+        self.buf.extend_from_slice(chunk);
+        let mut out = Vec::new();
+        let mut start = 0;
+        while let Some(i) = self.buf[self.scanned..].iter().position(|b| *b == b'\n') {
+            let end = self.scanned + i;
+            out.push(self.buf[start..end].to_vec());
+            start = end + 1;
+            self.scanned = start;
+        }
+        self.buf.drain(..start);
+        self.scanned = self.buf.len();
+        if self.buf.len() > self.max {
+            return Err(LineTooLong);
+        }
+        Ok(out)
+    }
+
+    /// The last line when the stream ended without a newline (the splitter is empty after).
+    pub fn finish(&mut self) -> Option<Vec<u8>> {
+        self.scanned = 0;
+        let rest = std::mem::take(&mut self.buf);
+        (!rest.is_empty()).then_some(rest)
+    }
+}
 
 async fn checkpoint(
     deps: &SyncRunner,
@@ -259,4 +297,49 @@ async fn apply_node(
     *newest = Some(newest.map_or(updated, |n| n.max(updated)));
     let outcome = apply(deps.store.as_ref(), deps.clock.now(), tenant, None, &change).await?;
     Ok(u64::from(outcome == Outcome::Applied))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The lines of a whole stream: what the splitter must give whatever the chunking.
+    fn reference(stream: &[u8]) -> Vec<Vec<u8>> {
+        let mut lines: Vec<Vec<u8>> = stream.split(|b| *b == b'\n').map(<[u8]>::to_vec).collect();
+        if lines.last().is_some_and(Vec::is_empty) {
+            lines.pop();
+        }
+        lines
+    }
+
+    proptest! {
+        #[test]
+        fn any_chunking_of_a_stream_gives_its_lines(
+            stream in prop::collection::vec(prop_oneof![Just(b'\n'), Just(b'{'), any::<u8>()], 0..600),
+            cuts in prop::collection::vec(0usize..600, 0..12),
+        ) {
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(stream.len())).collect();
+            cuts.sort_unstable();
+            let mut lines = Lines::new(usize::MAX);
+            let mut got = Vec::new();
+            let mut at = 0;
+            for c in cuts.into_iter().chain([stream.len()]) {
+                got.extend(lines.push(&stream[at..c]).unwrap());
+                at = c;
+            }
+            got.extend(lines.finish());
+            prop_assert_eq!(got, reference(&stream));
+        }
+    }
+
+    #[test]
+    fn an_unterminated_line_past_the_bound_is_refused() {
+        let mut lines = Lines::new(10);
+        assert_eq!(
+            lines.push(b"{\"a\":1}\n{\"b\"").unwrap(),
+            vec![b"{\"a\":1}".to_vec()]
+        );
+        assert_eq!(lines.push(b":12345678"), Err(LineTooLong));
+    }
 }
