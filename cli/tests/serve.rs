@@ -22,18 +22,27 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn start(data_dir: &std::path::Path) -> Server {
+/// `insights serve` on a free port over `data_dir`, generated secrets unless `secret` (the app's
+/// webhook secret) is given.
+fn spawn(data_dir: &std::path::Path, secret: Option<&str>, log: &str) -> (Child, u16) {
     let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_insights"))
-        .args(["serve", "--port", &port.to_string(), "--data-dir"])
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_insights"));
+    cmd.args(["serve", "--port", &port.to_string(), "--data-dir"])
         .arg(data_dir)
         .env_remove("JWT_SECRET")
-        .env("RUST_LOG", "info")
+        .env_remove("SHOPIFY_API_SECRET")
+        .env("RUST_LOG", log)
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::null());
+    if let Some(s) = secret {
+        cmd.env("SHOPIFY_API_SECRET", s);
+    }
+    (cmd.spawn().unwrap(), port)
+}
+
+fn start(data_dir: &std::path::Path) -> Server {
+    let (mut child, port) = spawn(data_dir, None, "info");
     // The first line says where it listens and where its data lives.
     let mut first_line = String::new();
     BufReader::new(child.stdout.take().unwrap())
@@ -149,18 +158,7 @@ fn a_data_dir_already_in_use_is_refused_with_its_path() {
 
 /// `insights serve` with a known webhook secret (the app's client secret).
 fn start_with_secret(data_dir: &std::path::Path, secret: &str) -> Server {
-    let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_insights"))
-        .args(["serve", "--port", &port.to_string(), "--data-dir"])
-        .arg(data_dir)
-        .env_remove("JWT_SECRET")
-        .env("SHOPIFY_API_SECRET", secret)
-        .env("RUST_LOG", "warn")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let (mut child, port) = spawn(data_dir, Some(secret), "warn");
     let base = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {

@@ -417,13 +417,11 @@ impl Deps for ShopLink {
     }
 }
 
-/// Connecting a shop with a token: accounts, the token vault, the Admin API, and the sync queue
-/// (the first sync is queued as the shop connects).
+/// Connecting a shop with a token: what disconnecting uses, and the sync queue (the first sync is
+/// queued as the shop connects).
 #[derive(Clone)]
 pub struct ShopConnect {
-    pub accounts: Accounts,
-    pub vault: Arc<dyn TokenVault>,
-    pub shopify: ShopifyApi,
+    pub link: ShopLink,
     pub queue: Arc<dyn SyncQueue>,
 }
 
@@ -438,17 +436,13 @@ impl Deps for ShopConnect {
     ];
     fn from_app(app: &App) -> Self {
         ShopConnect {
-            accounts: Accounts::from_app(app),
-            vault: app.sync.vault.clone(),
-            shopify: app.shopify(),
+            link: ShopLink::from_app(app),
             queue: app.sync.queue.clone(),
         }
     }
     async fn build(env: &Env) -> Result<Self, StartError> {
         Ok(ShopConnect {
-            accounts: Accounts::build(env).await?,
-            vault: env.vault().await,
-            shopify: env.shopify(),
+            link: ShopLink::build(env).await?,
             queue: env.queue().await,
         })
     }

@@ -63,6 +63,23 @@ fn account_items(items: &[Item]) -> Vec<&str> {
         .collect()
 }
 
+/// `n` orders (ids from `first`) over 28 days and 40 customers, applied as the sync applies them.
+async fn load_orders(t: &TestApp, tenant: TenantId, first: u64, n: u64) {
+    let template: Value = serde_json::from_slice(&fixture("orders-create.json")).unwrap();
+    for i in 0..n {
+        let mut o = template.clone();
+        o["id"] = json!(first + i);
+        o["created_at"] = json!(format!("2026-10-{:02}T10:00:00-05:00", 1 + i % 28));
+        o["customer"]["id"] = json!(5_000 + i % 40);
+        let (order, customer) =
+            shared::ingest::payload::order(&serde_json::to_vec(&o).unwrap()).unwrap();
+        let change = Change::UpsertOrder(order, customer);
+        apply(t.app.store.as_ref(), t.clock.now(), tenant, None, &change)
+            .await
+            .unwrap();
+    }
+}
+
 /// Every item in the tenant's partition whose sort key starts with `prefix`.
 async fn items(t: &TestApp, tenant: TenantId, prefix: &str) -> Vec<Item> {
     let mut out = Vec::new();
@@ -348,19 +365,7 @@ async fn shop_redact_erases_every_item_of_the_shop_and_keeps_the_account_with_ze
         let t = with_vault(t);
         let (tid, shop, token) = connected(&t).await;
         // More orders than one delete batch holds, across many days and customers.
-        let template: Value = serde_json::from_slice(&fixture("orders-create.json")).unwrap();
-        for i in 0..150u64 {
-            let mut o = template.clone();
-            o["id"] = json!(1_000 + i);
-            o["created_at"] = json!(format!("2026-10-{:02}T10:00:00-05:00", 1 + i % 28));
-            o["customer"]["id"] = json!(5_000 + i % 40);
-            let (order, customer) =
-                shared::ingest::payload::order(&serde_json::to_vec(&o).unwrap()).unwrap();
-            let change = Change::UpsertOrder(order, customer);
-            apply(t.app.store.as_ref(), t.clock.now(), tid, None, &change)
-                .await
-                .unwrap();
-        }
+        load_orders(&t, tid, 1_000, 150).await;
         let product = Delivery::new("products/create", &shop, fixture("products-create.json"));
         assert_eq!(t.deliver(&product).await.json["result"], "applied");
         let metrics = t.get_with_token("/dashboard/metrics", &token).await;
@@ -548,17 +553,7 @@ async fn a_shop_erase_that_outlasts_its_delivery_is_finished_by_the_job_the_sche
         };
         let t = t.with_sync(deps);
         let (tid, _shop, token) = connected(&t).await;
-        let template: Value = serde_json::from_slice(&fixture("orders-create.json")).unwrap();
-        for i in 0..120u64 {
-            let mut o = template.clone();
-            o["id"] = json!(7_000 + i);
-            let (order, customer) =
-                shared::ingest::payload::order(&serde_json::to_vec(&o).unwrap()).unwrap();
-            let change = Change::UpsertOrder(order, customer);
-            apply(t.app.store.as_ref(), t.clock.now(), tid, None, &change)
-                .await
-                .unwrap();
-        }
+        load_orders(&t, tid, 7_000, 120).await;
         let store = t.app.store.as_ref();
 
         // A delivery whose time ran out before the first page: the request stays listed.

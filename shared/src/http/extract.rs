@@ -132,7 +132,7 @@ impl FromRef<ShopLink> for Accounts {
 
 impl FromRef<crate::deps::ShopConnect> for Accounts {
     fn from_ref(s: &crate::deps::ShopConnect) -> Accounts {
-        s.accounts.clone()
+        s.link.accounts.clone()
     }
 }
 

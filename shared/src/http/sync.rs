@@ -42,7 +42,7 @@ impl From<SyncError> for ApiError {
 const MAX_TOKEN: usize = 512;
 
 pub async fn connect(
-    State(link): State<crate::deps::ShopConnect>,
+    State(c): State<crate::deps::ShopConnect>,
     tenant: TenantId,
     JsonObject(body): JsonObject,
 ) -> Result<Json<Value>, ApiError> {
@@ -53,11 +53,12 @@ pub async fn connect(
             "access_token is not a token.",
         ));
     }
+    let link = &c.link;
     let c = sync::connect(
         link.accounts.store.as_ref(),
         link.accounts.clock.now(),
         link.vault.as_ref(),
-        link.queue.as_ref(),
+        c.queue.as_ref(),
         &link.shopify,
         tenant,
         SecretString::from(token.to_owned()),
