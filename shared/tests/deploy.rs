@@ -570,7 +570,7 @@ fn every_environment_variable_the_template_sets_is_read_by_the_code() {
     let t = template();
     for (name, f) in functions(&t) {
         for k in f.env(&t).keys() {
-            // RUST_LOG is read by tracing-subscriber's EnvFilter.
+            // RUST_LOG is read by tracing-subscriber's Targets filter (shared::telemetry).
             assert!(
                 k == "RUST_LOG" || source.contains(&format!("\"{k}\"")),
                 "{name}: {k} is set but no code reads it"
