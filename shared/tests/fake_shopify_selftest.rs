@@ -695,3 +695,22 @@ async fn the_fakes_oauth_codes_are_single_use_and_refresh_rotates_both_tokens() 
     assert!(shop_info(&fake.client_with_token(access)).await.is_err());
     assert_eq!(fake.token_exchanges(), 2);
 }
+
+#[tokio::test]
+async fn a_retry_after_shopify_could_never_mean_is_waited_as_no_wait_and_the_call_goes_on() {
+    // A negative, a non-number and a NaN `Retry-After` (a broken proxy in front of Shopify): the
+    // client neither panics nor sleeps on them; it retries at once and gets its answer.
+    for value in ["-1", "soon", "NaN", "-inf"] {
+        let fake = FakeShopify::start(FakeConfig::default()).await;
+        fake.fail_next_with_retry_after(2, 429, value);
+        let started = std::time::Instant::now();
+        let shop = shop_info(&fake.client()).await.unwrap();
+        assert_eq!(shop.domain, fake.config().shop_domain, "{value}");
+        assert_eq!(fake.failures_served(), 2, "{value}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{value}: {:?}",
+            started.elapsed()
+        );
+    }
+}

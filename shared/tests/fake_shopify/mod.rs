@@ -32,6 +32,7 @@
 //! - Faults: `fail_next(n, status)` (the next n GraphQL requests answer `status` with an HTML body),
 //!   `fail_next_downloads(n, status)` (same for bulk result downloads), `revoke_token()` (every token
 //!   401s from now on), `rotate_token(new)` (the old token 401s, `new` works), `set_scopes(..)`,
+//!   `fail_next_with_retry_after(n, status, value)` (the same, with that `Retry-After` verbatim),
 //!   `drain_bucket()` / `set_available(points)`, `fail_next_bulk(error_code)` (the next bulk
 //!   operation ends `FAILED` with that `errorCode` and a `partialDataUrl` holding the first half).
 //! - Webhooks (`webhooks.rs`): `webhookSubscriptionCreate` and `webhookSubscriptions` (an address
@@ -288,6 +289,7 @@ impl FakeShopify {
             products: HashMap::new(),
             orders: HashMap::new(),
             fail_next: (0, 500),
+            retry_after: None,
             fail_downloads: (0, 500),
             fail_next_bulk: None,
             bulk: Vec::new(),
@@ -610,6 +612,13 @@ impl FakeShopify {
         self.lock().fail_next = (n, status);
     }
 
+    /// Like `fail_next`, each failure carrying `Retry-After: <value>` verbatim.
+    pub fn fail_next_with_retry_after(&self, n: u32, status: u16, value: &str) {
+        let mut st = self.lock();
+        st.fail_next = (n, status);
+        st.retry_after = Some(value.to_owned());
+    }
+
     /// The next `n` bulk result downloads answer `status`.
     pub fn fail_next_downloads(&self, n: u32, status: u16) {
         self.lock().fail_downloads = (n, status);
@@ -864,6 +873,8 @@ struct Inner {
     orders: HashMap<u64, FakeOrder>,
     bucket: Bucket,
     fail_next: (u32, u16),
+    /// The `Retry-After` the injected failures carry (any text, as a broken Shopify might send).
+    retry_after: Option<String>,
     fail_downloads: (u32, u16),
     fail_next_bulk: Option<String>,
     bulk: Vec<BulkOp>,
@@ -1513,7 +1524,15 @@ fn handle(st: &mut Inner, headers: &HeaderMap, body: &[u8]) -> Response {
     if st.fail_next.0 > 0 {
         st.fail_next.0 -= 1;
         st.stats.failures += 1;
-        return html_failure(st.fail_next.1);
+        let mut res = html_failure(st.fail_next.1);
+        if let Some(v) = st
+            .retry_after
+            .as_deref()
+            .and_then(|v| header::HeaderValue::from_str(v).ok())
+        {
+            res.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return res;
     }
     let token = headers
         .get("x-shopify-access-token")
