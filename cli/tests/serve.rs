@@ -55,6 +55,23 @@ fn start(data_dir: &std::path::Path) -> Server {
     }
 }
 
+/// Registers a merchant (password `correct horse battery`); the `201` answer.
+async fn register(http: &reqwest::Client, server: &Server, email: &str, shop: &str) -> Value {
+    let reg = http
+        .post(format!("{}/auth/register", server.base))
+        .json(&json!({
+            "name": "Merchant",
+            "email": email,
+            "password": "correct horse battery",
+            "shop_domain": shop,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reg.status(), 201);
+    reg.json().await.unwrap()
+}
+
 fn stop(mut s: Server) -> std::process::ExitStatus {
     Command::new("kill")
         .args(["-TERM", &s.child.id().to_string()])
@@ -98,19 +115,7 @@ async fn serve_answers_health_logs_where_it_is_and_keeps_accounts_across_a_sigte
         .unwrap();
     assert_eq!(health, json!({"status": "ok"}));
 
-    let reg = http
-        .post(format!("{}/auth/register", server.base))
-        .json(&json!({
-            "name": "Snow Devil",
-            "email": "jon@example.com",
-            "password": "correct horse battery",
-            "shop_domain": "snowdevil.myshopify.com",
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(reg.status(), 201);
-    let reg: Value = reg.json().await.unwrap();
+    let reg = register(&http, &server, "jon@example.com", "snowdevil.myshopify.com").await;
     assert!(stop(server).success(), "clean exit on SIGTERM");
 
     // Acknowledged before the stop, so present after it: the account, its API key, and tokens
@@ -197,16 +202,7 @@ async fn killed_mid_load_no_acknowledged_webhook_is_lost() {
     let shop = "crash.myshopify.com";
     let http = reqwest::Client::new();
     let mut server = start_with_secret(dir.path(), secret);
-    let reg: Value = http
-        .post(format!("{}/auth/register", server.base))
-        .json(&json!({"name": "Crash", "email": "crash@example.com",
-                      "password": "correct horse battery", "shop_domain": shop}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let reg = register(&http, &server, "crash@example.com", shop).await;
     let token = reg["token"].as_str().unwrap().to_owned();
 
     // 16 senders deliver distinct orders until the process dies under them.
@@ -330,14 +326,7 @@ async fn two_hundred_parallel_logins_stay_under_300_mb_and_each_is_answered_with
     let dir = tempfile::tempdir().unwrap();
     let server = start_with_secret(dir.path(), "login-flood-secret");
     let http = reqwest::Client::new();
-    let reg = http
-        .post(format!("{}/auth/register", server.base))
-        .json(&json!({"name": "Flood", "email": "flood@example.com",
-                      "password": "correct horse battery", "shop_domain": "flood.myshopify.com"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(reg.status(), 201);
+    register(&http, &server, "flood@example.com", "flood.myshopify.com").await;
     let tasks: Vec<_> = (0..200)
         .map(|i| {
             let (http, base) = (http.clone(), server.base.clone());

@@ -14,8 +14,8 @@ use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha256};
 
+use crate::auth::api_key;
 use crate::domain::TenantId;
 use crate::store::keys::{TenantItem, rate_counter};
 use crate::store::{Store, StoreError};
@@ -99,6 +99,13 @@ pub struct Decision {
     pub allowed: bool,
 }
 
+/// The fixed window of `seconds` that holds `now`: its start and end, epoch seconds.
+pub fn window(now: DateTime<Utc>, seconds: i64) -> (i64, i64) {
+    let w = seconds.max(1);
+    let start = now.timestamp().div_euclid(w) * w;
+    (start, start + w)
+}
+
 /// Counts one request of `subject` in the current window of `limit`.
 pub async fn hit(
     store: &dyn Store,
@@ -106,13 +113,11 @@ pub async fn hit(
     subject: Subject<'_>,
     limit: Limit,
 ) -> Result<Decision, StoreError> {
-    let w = limit.window_seconds.max(1);
-    let start = now.timestamp().div_euclid(w) * w;
-    let end = start + w;
+    let (start, end) = window(now, limit.window_seconds);
     let key = match subject {
         Subject::Tenant(t) => TenantItem::RateWindow(start).key(t),
-        Subject::Client(addr) => rate_counter("client", &hashed(addr), start),
-        Subject::Registrations(addr) => rate_counter("register", &hashed(addr), start),
+        Subject::Client(addr) => rate_counter("client", &api_key::hash(addr), start),
+        Subject::Registrations(addr) => rate_counter("register", &api_key::hash(addr), start),
     };
     // Kept a little past its window (DynamoDB deletes expired items within days, not seconds).
     let count = store.increment(&key, end + 60).await?;
@@ -122,13 +127,6 @@ pub async fn hit(
         reset: (end - now.timestamp()).max(1).unsigned_abs(),
         allowed: count <= limit.max,
     })
-}
-
-fn hashed(addr: &str) -> String {
-    Sha256::digest(addr.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// Where a request's limit decision is left for [`headers`] to write on the answer.

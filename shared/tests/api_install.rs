@@ -191,6 +191,13 @@ impl Scene {
             .clone()
     }
 
+    /// `PUT /tenants/me/shopify` with the Admin API token the fake accepts.
+    async fn connect_with_token(&self, bearer: &str) -> Answer {
+        let body = json!({"access_token": self.fake.config().token});
+        self.send_json(Method::PUT, "/tenants/me/shopify", bearer, &body)
+            .await
+    }
+
     /// `POST /sync`, the queued run carried out here, then `GET /sync/status`.
     async fn sync(&mut self, bearer: &str) -> Value {
         // Connecting queued the first sync; any later one is asked for.
@@ -657,14 +664,7 @@ async fn connecting_with_an_accepted_admin_api_token_proves_the_claim() {
     let s = Scene::new().await;
     let reg = s.register(SHOP).await;
     let bearer = token(&reg.json);
-    let a = s
-        .send_json(
-            Method::PUT,
-            "/tenants/me/shopify",
-            &bearer,
-            &json!({"access_token": s.fake.config().token}),
-        )
-        .await;
+    let a = s.connect_with_token(&bearer).await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.json);
     assert_eq!(s.me(&bearer).await["shop_status"], "connected");
     // A proven holder is the one an install from Shopify signs in.
@@ -875,14 +875,7 @@ async fn an_install_subscribes_the_shop_to_every_handled_topic_once_and_a_sync_r
 async fn connecting_with_an_admin_api_token_subscribes_the_shop_too() {
     let s = Scene::new().await;
     let bearer = token(&s.register(SHOP).await.json);
-    let a = s
-        .send_json(
-            Method::PUT,
-            "/tenants/me/shopify",
-            &bearer,
-            &json!({"access_token": s.fake.config().token}),
-        )
-        .await;
+    let a = s.connect_with_token(&bearer).await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.json);
     assert_eq!(subscribed(&s.fake), handled_topics());
 }

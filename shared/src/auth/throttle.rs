@@ -7,7 +7,6 @@
 //! with `Retry-After` until the window ends. Counters expire through the TTL attribute.
 
 use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha256};
 
 use crate::store::items::throttle::LoginFailures;
 use crate::store::{Store, StoreError, keys};
@@ -47,15 +46,12 @@ impl Subject {
     }
 
     fn new(kind: &'static str, value: &str, limit: Limit) -> Subject {
-        let digest = Sha256::digest(value.as_bytes());
-        let hash = digest.iter().map(|b| format!("{b:02x}")).collect();
+        let hash = super::api_key::hash(value);
         Subject { kind, hash, limit }
     }
 
     fn window(&self, now: DateTime<Utc>) -> (i64, i64) {
-        let w = self.limit.window_seconds;
-        let start = now.timestamp().div_euclid(w) * w;
-        (start, start + w)
+        crate::limits::window(now, self.limit.window_seconds)
     }
 }
 

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::ApiError;
 use super::body::{Fields, JsonObject};
-use super::extract::{ClientAddr, ClientLimited};
+use super::extract::{self, ClientAddr, ClientLimited};
 use crate::auth::{self, Registration};
 use crate::deps::Accounts;
 use crate::domain::{Email, Password, ShopDomain, Tenant, TenantId, TenantName};
@@ -29,18 +29,8 @@ pub async fn register(
     ClientLimited(ClientAddr(client)): ClientLimited,
     JsonObject(body): JsonObject,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let d = crate::limits::hit(
-        a.store.as_ref(),
-        a.clock.now(),
-        crate::limits::Subject::Registrations(&client),
-        a.limits.registrations,
-    )
-    .await?;
-    if !d.allowed {
-        return Err(ApiError::RateLimited {
-            retry_after_seconds: d.reset,
-        });
-    }
+    let subject = crate::limits::Subject::Registrations(&client);
+    extract::within(extract::count(&a, subject, a.limits.registrations).await?)?;
     // Presence and length of every field first, then their syntax, so the first problem named is
     // the one a form shows first.
     let name = body.required_str("name", TenantName::MAX)?;

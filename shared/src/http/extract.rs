@@ -28,16 +28,31 @@ where
         let accounts = Accounts::from_ref(state);
         let tenant = authenticate(parts, &accounts).await?;
         // Limited per tenant, once it is known who asks.
-        let d = limits::hit(
-            accounts.store.as_ref(),
-            accounts.clock.now(),
-            limits::Subject::Tenant(tenant),
-            accounts.limits.tenant,
-        )
-        .await?;
+        let subject = limits::Subject::Tenant(tenant);
+        let d = count(&accounts, subject, accounts.limits.tenant).await?;
         limited(parts, d)?;
         Ok(tenant)
     }
+}
+
+/// Counts one request of `subject` against `limit`.
+pub(crate) async fn count(
+    accounts: &Accounts,
+    subject: limits::Subject<'_>,
+    limit: limits::Limit,
+) -> Result<limits::Decision, ApiError> {
+    let store = accounts.store.as_ref();
+    Ok(limits::hit(store, accounts.clock.now(), subject, limit).await?)
+}
+
+/// Refuses a request past its limit: `429 rate_limited`, `Retry-After` the window's end.
+pub(crate) fn within(d: limits::Decision) -> Result<(), ApiError> {
+    if d.allowed {
+        return Ok(());
+    }
+    Err(ApiError::RateLimited {
+        retry_after_seconds: d.reset,
+    })
 }
 
 /// Leaves the decision for the `RateLimit-*` headers; refuses a request past the limit.
@@ -45,12 +60,7 @@ fn limited(parts: &Parts, d: limits::Decision) -> Result<(), ApiError> {
     if let Some(slot) = parts.extensions.get::<limits::Slot>() {
         slot.set(d);
     }
-    if !d.allowed {
-        return Err(ApiError::RateLimited {
-            retry_after_seconds: d.reset,
-        });
-    }
-    Ok(())
+    within(d)
 }
 
 /// `POST /auth/*`: the request counted against its client address's limit.
@@ -66,13 +76,8 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<ClientLimited, ApiError> {
         let accounts = Accounts::from_ref(state);
         let Ok(client) = ClientAddr::from_request_parts(parts, state).await;
-        let d = limits::hit(
-            accounts.store.as_ref(),
-            accounts.clock.now(),
-            limits::Subject::Client(&client.0),
-            accounts.limits.auth_client,
-        )
-        .await?;
+        let subject = limits::Subject::Client(&client.0);
+        let d = count(&accounts, subject, accounts.limits.auth_client).await?;
         limited(parts, d)?;
         Ok(ClientLimited(client))
     }

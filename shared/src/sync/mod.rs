@@ -63,6 +63,16 @@ pub enum SyncError {
     Queue(#[from] queue::QueueError),
 }
 
+impl From<crate::ingest::lifecycle::LifecycleError> for SyncError {
+    fn from(e: crate::ingest::lifecycle::LifecycleError) -> SyncError {
+        use crate::ingest::lifecycle::LifecycleError;
+        match e {
+            LifecycleError::Store(s) => SyncError::Store(s),
+            LifecycleError::Vault(v) => SyncError::Vault(v),
+        }
+    }
+}
+
 /// `POST /sync`: queues a sync of the caller's shop; one at a time per shop.
 pub async fn request(
     store: &dyn Store,

@@ -198,11 +198,7 @@ async fn erase(
         req.tenant,
         deadline,
     )
-    .await
-    .map_err(|e| match e {
-        lifecycle::LifecycleError::Store(s) => SyncError::Store(s),
-        lifecycle::LifecycleError::Vault(v) => SyncError::Vault(v),
-    })?;
+    .await?;
     match erase {
         lifecycle::Erase::Done { erased } => Ok(RunOutcome::Erased { items: erased }),
         lifecycle::Erase::Unfinished { .. } => {

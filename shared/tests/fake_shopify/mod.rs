@@ -609,7 +609,9 @@ impl FakeShopify {
 
     /// The next `n` GraphQL requests answer `status` (e.g. 500, 502, 503) with an HTML body.
     pub fn fail_next(&self, n: u32, status: u16) {
-        self.lock().fail_next = (n, status);
+        let mut st = self.lock();
+        st.fail_next = (n, status);
+        st.retry_after = None;
     }
 
     /// Like `fail_next`, each failure carrying `Retry-After: <value>` verbatim.

@@ -60,7 +60,8 @@ pub struct EraseRequest {
 }
 
 impl EraseRequest {
-    /// Records the request (a redelivery keeps the first one's time).
+    /// Records the request at `requested_at` (written again by every delivery and every run of
+    /// the job: the item says when the erase was last taken up).
     pub fn put(&self, tenant: TenantId) -> WriteOp {
         let mut item = keyed(&TenantItem::EraseRequest.key(tenant));
         item.insert(
