@@ -60,6 +60,7 @@ start_dynamodb_local() {
   wait_for_port "$port" 60 || { cat "$log" >&2; return 1; }
   echo "DynamoDB Local listening on 127.0.0.1:$port (log: $log)"
   export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$port"
+  export DYNAMODB_LOCAL_JAR="$jar" # tests that start and stop their own (cli/tests/serve.rs)
   _fake_aws_credentials
 }
 

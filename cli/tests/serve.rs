@@ -358,3 +358,240 @@ async fn two_hundred_parallel_logins_stay_under_300_mb_and_each_is_answered_with
     assert!(peak < 300 * 1024, "peak RSS {} MiB", peak / 1024);
     assert!(stop(server).success());
 }
+
+/// DynamoDB Local backed by a file (not `-inMemory`), so it can be stopped and started again with
+/// its data; the jar comes from `DYNAMODB_LOCAL_JAR` (scripts/test exports it).
+struct FileBackedDynamo {
+    child: Child,
+    port: u16,
+    jar: std::path::PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl FileBackedDynamo {
+    fn jar() -> Option<std::path::PathBuf> {
+        match std::env::var_os("DYNAMODB_LOCAL_JAR") {
+            Some(j) => Some(j.into()),
+            None if std::env::var_os("INSIGHTS_REQUIRE_DYNAMODB").is_some() => {
+                panic!("INSIGHTS_REQUIRE_DYNAMODB is set but DYNAMODB_LOCAL_JAR is not")
+            }
+            None => None,
+        }
+    }
+
+    fn start(jar: std::path::PathBuf) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let child = Self::spawn(&jar, dir.path(), port);
+        FileBackedDynamo {
+            child,
+            port,
+            jar,
+            dir,
+        }
+    }
+
+    fn spawn(jar: &std::path::Path, db: &std::path::Path, port: u16) -> Child {
+        let lib = jar.parent().unwrap().join("DynamoDBLocal_lib");
+        let child = Command::new("java")
+            .arg(format!("-Djava.library.path={}", lib.display()))
+            .arg("-jar")
+            .arg(jar)
+            .args(["-sharedDb", "-dbPath"])
+            .arg(db)
+            .args(["-port", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "DynamoDB Local did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        child
+    }
+
+    /// SIGKILL: whatever was in flight is cut off.
+    fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    fn restart(&mut self) {
+        self.child = Self::spawn(&self.jar, self.dir.path(), self.port);
+    }
+}
+
+impl Drop for FileBackedDynamo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A delivery of order `id` as Shopify makes it (the event id is the order's: a redelivery carries
+/// the same one); the status and how long the answer took.
+async fn deliver(
+    http: &reqwest::Client,
+    base: &str,
+    secret: &str,
+    shop: &str,
+    id: u64,
+) -> (u16, Duration) {
+    let body = order(id);
+    let sig = shared::ingest::verify::sign(secret.as_bytes(), &body);
+    let started = Instant::now();
+    let status = http
+        .post(format!("{base}/webhooks/orders"))
+        .header("content-type", "application/json")
+        .header("x-shopify-topic", "orders/create")
+        .header("x-shopify-shop-domain", shop)
+        .header("x-shopify-event-id", format!("evt-{id}"))
+        .header("x-shopify-hmac-sha256", sig)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16();
+    (status, started.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_dynamodb_a_store_outage_answers_503_fast_and_redelivery_afterwards_ends_in_exact_totals()
+ {
+    let Some(jar) = FileBackedDynamo::jar() else {
+        eprintln!("skipped: DYNAMODB_LOCAL_JAR is not set (scripts/test sets it)");
+        return;
+    };
+    let mut dynamo = FileBackedDynamo::start(jar);
+    let secret = "outage-test-app-secret";
+    let shop = "outage.myshopify.com";
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_insights"))
+        .args(["serve", "--store", "dynamodb", "--port", &port.to_string()])
+        .env(
+            "AWS_ENDPOINT_URL_DYNAMODB",
+            format!("http://127.0.0.1:{}", dynamo.port),
+        )
+        .env("TABLE_NAME", "insights-outage")
+        .env("AWS_ACCESS_KEY_ID", "local")
+        .env("AWS_SECRET_ACCESS_KEY", "local")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("SHOPIFY_API_SECRET", secret)
+        .env("JWT_SECRET", "outage-test-signing-secret-of-enough-length")
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let server = Server {
+        child: std::mem::replace(&mut child, Command::new("true").spawn().unwrap()),
+        base: format!("http://127.0.0.1:{port}"),
+        first_line: String::new(),
+    };
+    let http = reqwest::Client::new();
+    let token = register(&http, &server, "outage@example.com", shop).await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // 8 senders deliver distinct orders; DynamoDB Local is killed under them and stays down 3 s.
+    let stop_sending = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut senders = Vec::new();
+    for s in 0..8u64 {
+        let (http, base, stop_sending) = (http.clone(), server.base.clone(), stop_sending.clone());
+        senders.push(tokio::spawn(async move {
+            let mut answers = Vec::new();
+            let mut i = 0u64;
+            while !stop_sending.load(std::sync::atomic::Ordering::Relaxed) {
+                let id = 5_000_000 + s * 1_000_000 + i;
+                let (status, took) = deliver(&http, &base, secret, shop, id).await;
+                answers.push((id, status, took));
+                i += 1;
+            }
+            answers
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    dynamo.kill();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop_sending.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut answers = Vec::new();
+    for s in senders {
+        answers.extend(s.await.unwrap());
+    }
+    let refused: Vec<_> = answers.iter().filter(|(_, st, _)| *st != 200).collect();
+    let mut by_status = std::collections::BTreeMap::<u16, usize>::new();
+    for (_, st, _) in &answers {
+        *by_status.entry(*st).or_default() += 1;
+    }
+    assert!(
+        by_status.get(&200).copied().unwrap_or(0) >= 8,
+        "load reached the store before the outage: {by_status:?}"
+    );
+    assert!(
+        refused.len() >= 8,
+        "deliveries met the outage: {}",
+        refused.len()
+    );
+    eprintln!(
+        "deliveries by status: {by_status:?}; slowest 503: {:?}",
+        refused.iter().map(|(_, _, took)| *took).max()
+    );
+    for (id, status, took) in &refused {
+        assert_eq!(*status, 503, "order {id} during the outage");
+        // Shopify gives up on an answer after 5 s and counts it a failure.
+        assert!(
+            *took < Duration::from_secs(5),
+            "order {id}: 503 after {took:?}"
+        );
+    }
+
+    // DynamoDB Local comes back with its file; Shopify redelivers every unacknowledged delivery
+    // (and, as it may, some acknowledged ones again) until each is acknowledged.
+    dynamo.restart();
+    let mut pending: Vec<u64> = refused.iter().map(|(id, _, _)| *id).collect();
+    pending.extend(answers.iter().step_by(7).map(|(id, _, _)| *id));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !pending.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "{} never acknowledged",
+            pending.len()
+        );
+        let mut again = Vec::new();
+        for id in pending {
+            if deliver(&http, &server.base, secret, shop, id).await.0 != 200 {
+                again.push(id);
+            }
+        }
+        pending = again;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let metrics: Value = http
+        .get(format!("{}/dashboard/metrics", server.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sent = answers.len() as u64;
+    assert_eq!(metrics["orders"], json!(sent), "{metrics}");
+    assert_eq!(
+        metrics["revenue"],
+        json!(format!("{}.00", sent * 10)),
+        "{metrics}"
+    );
+    assert!(stop(server).success());
+}

@@ -697,6 +697,35 @@ async fn the_fakes_oauth_codes_are_single_use_and_refresh_rotates_both_tokens() 
 }
 
 #[tokio::test]
+async fn a_shopify_that_throttles_every_query_forever_ends_the_call_with_an_error_after_a_bounded_number_of_tries()
+ {
+    let fake = FakeShopify::start(FakeConfig::default()).await;
+    fake.throttle_forever();
+    let started = std::time::Instant::now();
+    let answer = tokio::time::timeout(Duration::from_secs(20), shop_info(&fake.client()))
+        .await
+        .expect("the call ends on its own");
+    assert!(
+        matches!(
+            answer,
+            Err(shared::shopify::ShopifyError::Unreachable { .. })
+        ),
+        "{answer:?}"
+    );
+    // Before the bound, one call answered with 622 requests in 15 s and never ended.
+    assert!(
+        (2..=25).contains(&fake.throttled()),
+        "{} throttled answers",
+        fake.throttled()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
 async fn a_retry_after_shopify_could_never_mean_is_waited_as_no_wait_and_the_call_goes_on() {
     // A negative, a non-number and a NaN `Retry-After` (a broken proxy in front of Shopify): the
     // client neither panics nor sleeps on them; it retries at once and gets its answer.

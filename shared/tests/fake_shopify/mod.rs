@@ -292,6 +292,7 @@ impl FakeShopify {
             retry_after: None,
             fail_downloads: (0, 500),
             fail_next_bulk: None,
+            throttle_forever: false,
             bulk: Vec::new(),
             stats: Stats::default(),
             oauth: oauth::OAuthState::default(),
@@ -654,6 +655,12 @@ impl FakeShopify {
         st.bucket.available = points.min(st.bucket.size);
     }
 
+    /// Every query from now on answers `THROTTLED`, its `throttleStatus` promising the points
+    /// back in a few milliseconds (a broken or hostile Shopify that never lets a query through).
+    pub fn throttle_forever(&self) {
+        self.lock().throttle_forever = true;
+    }
+
     /// The next bulk operation started ends `FAILED` with this `errorCode` (e.g.
     /// `INTERNAL_SERVER_ERROR`, `TIMEOUT`) and a `partialDataUrl` with the first half of its lines.
     pub fn fail_next_bulk(&self, error_code: &str) {
@@ -879,6 +886,7 @@ struct Inner {
     retry_after: Option<String>,
     fail_downloads: (u32, u16),
     fail_next_bulk: Option<String>,
+    throttle_forever: bool,
     bulk: Vec<BulkOp>,
     stats: Stats,
     oauth: oauth::OAuthState,
@@ -1036,6 +1044,16 @@ impl Inner {
                 "message": format!("Query cost is {requested}, which exceeds the single query max cost limit ({max}).\n\nTo query larger amounts of data with fewer limits, bulk operations should be used instead."),
                 "extensions": {"code": "MAX_COST_EXCEEDED", "cost": requested, "maxCost": max},
             }]}));
+        }
+        if self.throttle_forever {
+            self.stats.throttled += 1;
+            let mut promised = self.bucket.status();
+            promised["currentlyAvailable"] = json!((r - 1.0).max(0.0));
+            promised["restoreRate"] = json!(1000.0);
+            return Err(json!({
+                "errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED", "documentation": "https://shopify.dev/api/usage/rate-limits"}}],
+                "extensions": {"cost": {"requestedQueryCost": requested, "actualQueryCost": null, "throttleStatus": promised}},
+            }));
         }
         if r > self.bucket.available {
             self.stats.throttled += 1;
