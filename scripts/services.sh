@@ -97,6 +97,17 @@ start_moto() {
 }
 
 # Debian's Chromium and playwright-core (pinned in tests/browser/package-lock.json).
+# Schemathesis (scripts/schemathesis) in its own virtualenv, so its dependencies never meet moto's.
+SCHEMATHESIS_VERSION="4.32.5"
+ensure_schemathesis() {
+  local venv="$TOOLS_DIR/schemathesis"
+  if ! "$venv/bin/st" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+    echo "installing schemathesis==$SCHEMATHESIS_VERSION into $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+  fi
+}
+
 ensure_browser() {
   if [ ! -x /usr/bin/chromium ]; then
     echo "installing Debian's chromium"

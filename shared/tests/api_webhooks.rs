@@ -720,3 +720,36 @@ async fn a_delete_dated_in_the_future_by_its_unsigned_header_counts_as_arriving_
         .unwrap();
     assert_eq!(o.get("deleted"), Some(&shared::store::Attr::Bool(false)));
 }
+
+#[tokio::test]
+async fn an_unreadable_or_empty_triggered_at_is_refused_with_400_and_changes_nothing() {
+    let t = TestApp::embedded().await;
+    let (a, shop) = tenant(&t).await;
+    for bad in ["yesterday", "", "2026-13-01T00:00:00Z"] {
+        let mut del = Delivery::new("orders/create", &shop, fixture("orders-create.json"));
+        del.triggered_at = Some(bad);
+        let r = t.deliver(&del).await;
+        assert_eq!(r.status, 400, "{bad:?}: {}", r.json);
+        assert_eq!(r.json["error"]["code"], "invalid_triggered_at", "{bad:?}");
+    }
+    assert!(
+        t.item(a, TenantItem::Order(ShopifyId::new(ORDER)))
+            .await
+            .is_none()
+    );
+    // The same delivery with Shopify's own form is applied.
+    let mut ok = Delivery::new("orders/create", &shop, fixture("orders-create.json"));
+    ok.triggered_at = Some("2026-11-20T15:00:00.123456789Z");
+    assert_eq!(t.deliver(&ok).await.json["result"], "applied");
+}
+
+#[tokio::test]
+async fn a_signed_delivery_without_a_shop_domain_is_a_400_and_an_unsigned_one_still_a_401() {
+    let t = TestApp::embedded().await;
+    let mut d = Delivery::new("orders/create", "", fixture("orders-create.json"));
+    let r = t.deliver(&d).await;
+    assert_eq!(r.status, 400, "{}", r.json);
+    assert_eq!(r.json["error"]["code"], "missing_shop_domain");
+    d.signature = Some("bm90IHRoZSBzaWduYXR1cmU=".into());
+    assert_eq!(t.deliver(&d).await.status, 401);
+}

@@ -115,7 +115,8 @@ pub async fn receive(
     let signature = verify::header(headers, "hmac-sha256").ok_or(IngestError::BadSignature)?;
     // The shop is looked up before the signature is checked (its own secret may sign it), but an
     // unknown shop is reported only after a valid signature: a forger learns nothing.
-    let shop = match verify::header(headers, "shop-domain") {
+    let domain = verify::header(headers, "shop-domain");
+    let shop = match domain {
         Some(d) => find_shop(store, d).await?,
         None => None,
     };
@@ -133,6 +134,12 @@ pub async fn receive(
     if !signed {
         tracing::warn!("webhook refused: bad signature");
         return Err(IngestError::BadSignature);
+    }
+    if domain.is_none() {
+        return Err(IngestError::BadRequest {
+            code: "missing_shop_domain",
+            message: "X-Shopify-Shop-Domain is missing".into(),
+        });
     }
     let shop = shop.ok_or(IngestError::UnknownShop)?;
     ingest(store, now, vault, shop.tenant, family, headers, body).await
@@ -225,6 +232,13 @@ pub enum Parsed {
     },
 }
 
+fn invalid_triggered_at() -> IngestError {
+    IngestError::BadRequest {
+        code: "invalid_triggered_at",
+        message: "X-Shopify-Triggered-At is not an RFC 3339 time".into(),
+    }
+}
+
 /// Parses a delivery (topic, event id, body) without touching storage: the handler's CPU work
 /// after the signature check. `now` orders deletes that carry no `X-Shopify-Triggered-At`.
 pub fn parse_delivery(
@@ -270,8 +284,14 @@ pub fn parse_delivery(
     // A delete carries only the id: it is ordered by when Shopify triggered it. The header is not
     // covered by the signature, so a time past the arrival (plus clock skew) is the arrival: a
     // delete dated in the future would tombstone the resource until then.
-    let deleted_at = verify::header(headers, "triggered-at")
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+    // Shopify always sends an RFC 3339 time; one that is there but unreadable is refused, not
+    // silently taken as the arrival.
+    let triggered_at = match verify::header(headers, "triggered-at") {
+        Some(t) => Some(DateTime::parse_from_rfc3339(t).map_err(|_| invalid_triggered_at())?),
+        None if verify::present(headers, "triggered-at") => return Err(invalid_triggered_at()),
+        None => None,
+    };
+    let deleted_at = triggered_at
         .map_or(now, |t| t.with_timezone(&Utc))
         .min(now + chrono::Duration::seconds(MAX_CLOCK_SKEW_SECONDS));
     let change = match topic {

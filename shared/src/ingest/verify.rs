@@ -42,6 +42,12 @@ pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
+/// Whether the request carries `X-Shopify-{name}` or `shopify-{name}` at all, even empty.
+pub fn present(headers: &HeaderMap, name: &str) -> bool {
+    headers.contains_key(format!("x-shopify-{name}").as_str())
+        || headers.contains_key(format!("shopify-{name}").as_str())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

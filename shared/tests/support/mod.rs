@@ -217,6 +217,7 @@ pub fn fixture(name: &str) -> Vec<u8> {
 pub struct Delivery<'a> {
     pub path: &'a str,
     pub topic: &'a str,
+    /// `""`: no `X-Shopify-Shop-Domain` header.
     pub shop: &'a str,
     pub event_id: Option<String>,
     pub triggered_at: Option<&'a str>,
@@ -250,11 +251,13 @@ impl TestApp {
             .uri(d.path)
             .header("content-type", "application/json")
             .header("x-shopify-topic", d.topic)
-            .header("x-shopify-shop-domain", d.shop)
             .header("x-shopify-api-version", "2026-01")
             .header("x-shopify-webhook-id", random_hex(8));
         if !sig.is_empty() {
             b = b.header("x-shopify-hmac-sha256", sig);
+        }
+        if !d.shop.is_empty() {
+            b = b.header("x-shopify-shop-domain", d.shop);
         }
         if let Some(e) = &d.event_id {
             b = b.header("x-shopify-event-id", e.as_str());
