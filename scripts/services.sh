@@ -55,7 +55,7 @@ start_dynamodb_local() {
   dir=$(dirname "$jar")
   port=$(free_port)
   log="${TMPDIR:-/tmp}/dynamodb-local-$port.log"
-  java -Djava.library.path="$dir/DynamoDBLocal_lib" -jar "$jar" -inMemory -port "$port" >"$log" 2>&1 &
+  java -Djava.library.path="$dir/DynamoDBLocal_lib" -jar "$jar" -inMemory -disableTelemetry -port "$port" >"$log" 2>&1 &
   _started_pids+=($!)
   wait_for_port "$port" 60 || { cat "$log" >&2; return 1; }
   echo "DynamoDB Local listening on 127.0.0.1:$port (log: $log)"

@@ -39,6 +39,28 @@ pub enum Bench {
         #[arg(long, default_value_t = 100_000)]
         orders: u64,
     },
+    /// A steady mixed load (webhooks, redeliveries, dashboard reads, wrong logins) against a
+    /// running server from this process, with each minute's answers, latency, errors and the
+    /// server's memory. Exits non-zero on any 5xx, transport error or unexpected 4xx.
+    Soak {
+        /// The running server (`insights serve`).
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// The app secret the server verifies webhooks with.
+        #[arg(long, env = "SHOPIFY_API_SECRET", hide_env_values = true)]
+        secret: String,
+        #[arg(long, default_value_t = 10)]
+        minutes: u64,
+        /// Webhook deliveries per second.
+        #[arg(long, default_value_t = 500)]
+        rate: u64,
+        /// Concurrent webhook senders sharing that rate.
+        #[arg(long, default_value_t = 16)]
+        senders: u64,
+        /// The server's process id, for its resident memory each minute.
+        #[arg(long)]
+        pid: Option<u32>,
+    },
     /// Whole-server rate of signed `orders/create` webhooks over HTTP on the embedded store
     /// (server and load generator in one process, on this machine's cores).
     Webhooks {
@@ -150,6 +172,24 @@ pub async fn run(b: Bench) -> Result<(), super::CliError> {
     match b {
         Bench::ShopRedact { backend, orders } => shop_redact(backend, orders).await,
         Bench::Dashboard { orders, requests } => crate::loadgen::dashboard(&orders, requests).await,
+        Bench::Soak {
+            url,
+            secret,
+            minutes,
+            rate,
+            senders,
+            pid,
+        } => {
+            crate::soak::run(crate::soak::Soak {
+                url,
+                secret,
+                minutes,
+                rate,
+                senders,
+                pid,
+            })
+            .await
+        }
         Bench::Webhooks { senders, seconds } => {
             crate::loadgen::webhooks(&senders, Duration::from_secs(seconds)).await
         }

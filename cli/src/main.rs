@@ -5,6 +5,7 @@ mod bench;
 mod loadgen;
 mod seed;
 mod server;
+mod soak;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

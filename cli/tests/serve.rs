@@ -14,6 +14,14 @@ struct Server {
     first_line: String,
 }
 
+impl Drop for Server {
+    /// A test that fails midway leaves no server behind.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -397,7 +405,7 @@ impl FileBackedDynamo {
             .arg(format!("-Djava.library.path={}", lib.display()))
             .arg("-jar")
             .arg(jar)
-            .args(["-sharedDb", "-dbPath"])
+            .args(["-sharedDb", "-disableTelemetry", "-dbPath"])
             .arg(db)
             .args(["-port", &port.to_string()])
             .stdout(Stdio::null())
@@ -469,7 +477,7 @@ async fn on_dynamodb_a_store_outage_answers_503_fast_and_redelivery_afterwards_e
     let secret = "outage-test-app-secret";
     let shop = "outage.myshopify.com";
     let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_insights"))
+    let child = Command::new(env!("CARGO_BIN_EXE_insights"))
         .args(["serve", "--store", "dynamodb", "--port", &port.to_string()])
         .env(
             "AWS_ENDPOINT_URL_DYNAMODB",
@@ -493,7 +501,7 @@ async fn on_dynamodb_a_store_outage_answers_503_fast_and_redelivery_afterwards_e
         std::thread::sleep(Duration::from_millis(50));
     }
     let server = Server {
-        child: std::mem::replace(&mut child, Command::new("true").spawn().unwrap()),
+        child,
         base: format!("http://127.0.0.1:{port}"),
         first_line: String::new(),
     };
