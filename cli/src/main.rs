@@ -145,6 +145,22 @@ async fn serve(
             }
         }
     });
+    // The abandonment job, as EventBridge runs it every minute on AWS: every 30 s here, so a
+    // checkout is abandoned within a minute of its moment.
+    let storefront: shared::deps::Storefront = app.deps();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(30));
+        loop {
+            every.tick().await;
+            let now = storefront.clock.now();
+            let budget = std::time::Duration::from_secs(25);
+            match shared::storefront::abandon::run(storefront.store.as_ref(), now, budget).await {
+                Ok(r) if r.abandoned > 0 => tracing::info!(abandoned = r.abandoned, "checkouts abandoned"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "abandonment job failed"),
+            }
+        }
+    });
     // What DynamoDB's TTL does on AWS: expired delivery records and login counters are deleted.
     let store = app.store.clone();
     tokio::spawn(async move {

@@ -37,6 +37,9 @@ pub struct Config {
     pub auth_rate_limit_per_minute: Option<String>,
     /// `REGISTRATIONS_PER_HOUR`: registrations a client address may make an hour (20).
     pub registrations_per_hour: Option<String>,
+    /// `INGEST_RATE_LIMIT_PER_MINUTE`: `POST /events` requests one ingest key may make a minute
+    /// (12,000 when unset).
+    pub ingest_rate_limit_per_minute: Option<String>,
 }
 
 /// The scopes asked for when `SHOPIFY_SCOPES` is unset: what the service reads (orders,
@@ -50,7 +53,7 @@ pub const DEFAULT_SCOPES: &[&str] = &[
 ];
 
 /// The names of the variables [`Config`] reads.
-pub const VARIABLES: [&str; 13] = [
+pub const VARIABLES: [&str; 14] = [
     "TABLE_NAME",
     "JWT_SECRET_ID",
     "SHOPIFY_API_SECRET_ID",
@@ -63,6 +66,7 @@ pub const VARIABLES: [&str; 13] = [
     "SHOPIFY_EVENT_SOURCE_ARN",
     "RATE_LIMIT_PER_MINUTE",
     "AUTH_RATE_LIMIT_PER_MINUTE",
+    "INGEST_RATE_LIMIT_PER_MINUTE",
     "REGISTRATIONS_PER_HOUR",
 ];
 
@@ -98,6 +102,7 @@ impl Config {
             rate_limit_per_minute: get("RATE_LIMIT_PER_MINUTE"),
             auth_rate_limit_per_minute: get("AUTH_RATE_LIMIT_PER_MINUTE"),
             registrations_per_hour: get("REGISTRATIONS_PER_HOUR"),
+            ingest_rate_limit_per_minute: get("INGEST_RATE_LIMIT_PER_MINUTE"),
         }
     }
 
@@ -127,6 +132,11 @@ impl Config {
                 &self.registrations_per_hour,
                 "REGISTRATIONS_PER_HOUR",
                 d.registrations,
+            )?,
+            ingest: read(
+                &self.ingest_rate_limit_per_minute,
+                "INGEST_RATE_LIMIT_PER_MINUTE",
+                d.ingest,
             )?,
         })
     }

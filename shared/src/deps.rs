@@ -471,6 +471,33 @@ impl Deps for SyncRequests {
     }
 }
 
+/// Storefront events (`POST /events`) and the abandonment job: the store and the clock (and the
+/// limits, counted in the store). No secret: the ingest key is checked against the table.
+#[derive(Clone)]
+pub struct Storefront {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub limits: crate::limits::RateLimits,
+}
+
+impl Deps for Storefront {
+    const PORTS: &'static [Port] = &[Port::Store, Port::Clock];
+    fn from_app(app: &App) -> Self {
+        Storefront {
+            store: app.store.clone(),
+            clock: app.clock.clone(),
+            limits: app.limits,
+        }
+    }
+    async fn build(env: &Env) -> Result<Self, StartError> {
+        Ok(Storefront {
+            store: env.store().await?,
+            clock: env.clock(),
+            limits: env.config.rate_limits()?,
+        })
+    }
+}
+
 /// The scheduler: the store, the clock and the sync queue.
 #[derive(Clone)]
 pub struct Scheduler {

@@ -69,6 +69,24 @@ pub async fn sync_scheduler(deps: &Scheduler) -> Result<Value, JobError> {
     Ok(json!({"queued": queued}))
 }
 
+/// `checkouts-abandon`: abandon every due checkout, for at most `remaining` less a margin (the
+/// next scheduled run goes on from where this one stopped).
+pub async fn checkouts_abandon(
+    deps: &crate::deps::Storefront,
+    remaining: Duration,
+) -> Result<Value, JobError> {
+    let budget = remaining.saturating_sub(Duration::from_secs(10));
+    let r = crate::storefront::abandon::run(deps.store.as_ref(), deps.clock.now(), budget)
+        .await
+        .map_err(|e| JobError(e.into()))?;
+    Ok(json!({
+        "abandoned": r.abandoned,
+        "rescheduled": r.rescheduled,
+        "hours": r.hours,
+        "unfinished": r.unfinished,
+    }))
+}
+
 /// Margin left before Lambda's deadline to checkpoint and requeue.
 const MARGIN: Duration = Duration::from_secs(60);
 

@@ -25,6 +25,7 @@ pub mod routes;
 pub mod secrets;
 pub mod shopify;
 pub mod store;
+pub mod storefront;
 pub mod sync;
 pub mod telemetry;
 

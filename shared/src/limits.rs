@@ -1,5 +1,5 @@
 //! Rate limits (contract: "Limits"): every authenticated endpoint per tenant, `POST /auth/*` per
-//! client address. Fixed windows counted with [`Store::increment`]: on AWS a counter item in the
+//! client address, `POST /events` per ingest key. Fixed windows counted with [`Store::increment`]: on AWS a counter item in the
 //! table (with TTL), so a limit holds across every Lambda instance; locally in the one process.
 //! Webhooks are never limited (Shopify retries, and a dropped delivery is data lost).
 //!
@@ -47,12 +47,20 @@ pub const REGISTRATIONS_PER_CLIENT: Limit = Limit {
     window_seconds: 3600,
 };
 
+/// Per storefront ingest key, on `POST /events`: a busy storefront's pixels (a batch per visitor
+/// every second or so) stay below; a script replaying events does not.
+pub const PER_INGEST_KEY: Limit = Limit {
+    max: 12_000,
+    window_seconds: 60,
+};
+
 /// The limits a process applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RateLimits {
     pub tenant: Limit,
     pub auth_client: Limit,
     pub registrations: Limit,
+    pub ingest: Limit,
 }
 
 impl Default for RateLimits {
@@ -61,6 +69,7 @@ impl Default for RateLimits {
             tenant: PER_TENANT,
             auth_client: PER_CLIENT_AUTH,
             registrations: REGISTRATIONS_PER_CLIENT,
+            ingest: PER_INGEST_KEY,
         }
     }
 }
@@ -76,6 +85,7 @@ impl RateLimits {
             tenant: none,
             auth_client: none,
             registrations: none,
+            ingest: none,
         }
     }
 }
@@ -87,6 +97,8 @@ pub enum Subject<'a> {
     Client(&'a str),
     /// A client address's registrations.
     Registrations(&'a str),
+    /// A storefront ingest key (kept only as a hash).
+    IngestKey(&'a str),
 }
 
 /// One request counted against a limit.
@@ -118,6 +130,7 @@ pub async fn hit(
         Subject::Tenant(t) => TenantItem::RateWindow(start).key(t),
         Subject::Client(addr) => rate_counter("client", &api_key::hash(addr), start),
         Subject::Registrations(addr) => rate_counter("register", &api_key::hash(addr), start),
+        Subject::IngestKey(key) => rate_counter("ingest", &api_key::hash(key), start),
     };
     // Kept a little past its window (DynamoDB deletes expired items within days, not seconds).
     let count = store.increment(&key, end + 60).await?;

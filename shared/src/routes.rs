@@ -19,7 +19,7 @@ use serde_json::Value;
 use crate::App;
 use crate::deps::{
     Accounts, Deps, Ingest, InstallCallback, InstallLaunch, InstallStart, Need, NoDeps, Port,
-    Scheduler, ShopConnect, ShopLink, SyncRequests, SyncRunner, TrustedIngest,
+    Scheduler, ShopConnect, ShopLink, Storefront, SyncRequests, SyncRunner, TrustedIngest,
 };
 use crate::http::{self, ApiError};
 use crate::ingest::MAX_WEBHOOK_BODY;
@@ -158,7 +158,7 @@ macro_rules! routes {
     ($(
         $(#[$doc:meta])*
         $ty:ident = $name:literal, $method:ident $path:literal, $deps:ty,
-        [$($need:expr),* $(,)?], $handler:path $(, limit $limit:expr)?;
+        [$($need:expr),* $(,)?], $handler:path $(, limit $limit:expr)? $(, layer $layer:expr)?;
     )*) => {
         $(
             $(#[$doc])*
@@ -173,6 +173,7 @@ macro_rules! routes {
                 fn handler() -> MethodRouter<$deps> {
                     let m = axum::routing::on(MethodFilter::$method, $handler);
                     $(let m = limited(m, $limit);)?
+                    $(let m = m.layer($layer);)?
                     m
                 }
             }
@@ -244,6 +245,24 @@ routes! {
         [TableRead, Counters, Clock, SigningKey], http::compliance::requests;
     ComplianceRequest = "compliance-request", GET "/compliance/requests/{id}", Accounts,
         [TableRead, Counters, Clock, SigningKey], http::compliance::request;
+    /// Storefront events by ingest key; CORS open on this path only (the preflight included).
+    EventsIngest = "events-ingest", POST "/events", Storefront,
+        [TableWrite, Clock], http::storefront::ingest,
+        limit crate::storefront::pixel::MAX_BODY,
+        layer axum::middleware::from_fn(http::storefront::cors_open);
+    /// Makes the key on first use, so it writes.
+    TenantsMeIngestKey = "tenants-me-ingest-key", GET "/tenants/me/ingest-key", Accounts,
+        [TableWrite, Clock, SigningKey], http::storefront::ingest_key_get;
+    TenantsMeIngestKeyReplace = "tenants-me-ingest-key-replace", POST "/tenants/me/ingest-key", Accounts,
+        [TableWrite, Clock, SigningKey], http::storefront::ingest_key_replace;
+    TenantsMeSettings = "tenants-me-settings", GET "/tenants/me/settings", Accounts,
+        [TableRead, Counters, Clock, SigningKey], http::storefront::settings_get;
+    TenantsMeSettingsPut = "tenants-me-settings-put", PUT "/tenants/me/settings", Accounts,
+        [TableWrite, Clock, SigningKey], http::storefront::settings_put;
+    DashboardEvents = "dashboard-events", GET "/dashboard/events", Accounts,
+        [TableRead, Counters, Clock, SigningKey], http::storefront::events;
+    DashboardFunnel = "dashboard-funnel", GET "/dashboard/funnel", Accounts,
+        [TableRead, Counters, Clock, SigningKey], http::storefront::funnel;
 }
 
 /// `sync-scheduler`: on the EventBridge schedule, queue a sync of every connected shop.
@@ -302,11 +321,25 @@ impl Job for WebhooksEventbridge {
     }
 }
 
+/// `checkouts-abandon`: on the EventBridge schedule, abandon the checkouts that are due.
+pub struct CheckoutsAbandon;
+
+impl Job for CheckoutsAbandon {
+    const NAME: &'static str = "checkouts-abandon";
+    const NEEDS: &'static [Need] = &[TableWrite, Clock];
+    type Deps = Storefront;
+    type Error = crate::lambda::JobError;
+    async fn run(deps: &Storefront, _: Value, remaining: Duration) -> Result<Value, Self::Error> {
+        crate::lambda::checkouts_abandon(deps, remaining).await
+    }
+}
+
 /// Every job.
 pub static JOBS: &[JobInfo] = &[
     JobInfo::of::<SyncScheduler>(),
     JobInfo::of::<SyncShop>(),
     JobInfo::of::<WebhooksEventbridge>(),
+    JobInfo::of::<CheckoutsAbandon>(),
 ];
 
 #[cfg(test)]

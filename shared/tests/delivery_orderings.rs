@@ -117,6 +117,7 @@ fn history(seed: u64, orders: u64, customers: u64, products: u64) -> Vec<(String
                 cancelled,
                 test,
                 customer_id: customer,
+                checkout_token: None,
             };
             events.push((at, Change::UpsertOrder(order, snapshot)));
         }

@@ -296,7 +296,15 @@ fn every_endpoint_has_exactly_one_function_whose_http_route_is_the_routers() {
         let f = fns
             .get(name)
             .unwrap_or_else(|| panic!("{name}: no template function builds binary {name}"));
-        let routes = f.events("HttpApi");
+        let all = f.events("HttpApi");
+        // A CORS-open route (POST /events only) also answers its own preflight.
+        let (preflights, routes): (Vec<&Value>, Vec<&Value>) = all
+            .into_iter()
+            .partition(|r| r["Properties"]["Method"] == "OPTIONS");
+        for p in &preflights {
+            assert_eq!(name, "events-ingest", "only POST /events is CORS-open");
+            assert_eq!(p["Properties"]["Path"], e.path, "{name}: preflight path");
+        }
         assert_eq!(routes.len(), 1, "{name}: exactly one HttpApi event");
         let p = &routes[0]["Properties"];
         assert_eq!(p["Path"], e.path, "{name}: path");
@@ -650,6 +658,13 @@ const EXPECTED: &[(&str, Given, u16)] = &[
     ("tenants-me-api-key", Given::Registered, 200),
     ("compliance-requests", Given::DataRequested, 200),
     ("compliance-request", Given::DataRequested, 200),
+    ("events-ingest", Given::Registered, 202),
+    ("tenants-me-ingest-key", Given::Registered, 200),
+    ("tenants-me-ingest-key-replace", Given::Registered, 200),
+    ("tenants-me-settings", Given::Registered, 200),
+    ("tenants-me-settings-put", Given::Registered, 200),
+    ("dashboard-events", Given::Registered, 200),
+    ("dashboard-funnel", Given::Registered, 200),
 ];
 
 /// The webhook samples' bodies: a fixture's exact bytes.
@@ -667,6 +682,7 @@ struct Scene {
     t: TestApp,
     app: App,
     token: String,
+    ingest_key: String,
     queued: mpsc::UnboundedReceiver<SyncRequest>,
     fake: FakeShopify,
 }
@@ -695,6 +711,7 @@ impl Scene {
             t,
             app,
             token: String::new(),
+            ingest_key: String::new(),
             queued,
             fake,
         };
@@ -707,6 +724,10 @@ impl Scene {
         let a = scene.t.post_json("/auth/register", &body).await;
         assert_eq!(a.status, StatusCode::CREATED, "{}", a.json);
         scene.token = a.json["token"].as_str().unwrap().to_owned();
+        let tenant = TestApp::tenant_of(&a.json);
+        scene.ingest_key = shared::storefront::ingest_key::current(scene.app.store.as_ref(), tenant)
+            .await
+            .unwrap();
         if given == Given::DataRequested {
             let d = Delivery::new(
                 "customers/data_request",
@@ -740,7 +761,9 @@ impl Scene {
     async fn replay(&self, e: &RouteInfo, name: &str) -> (StatusCode, Value) {
         let path = workspace().join("events").join(format!("{name}.json"));
         let raw = std::fs::read_to_string(path).unwrap();
-        let raw = raw.replace("REPLACE_WITH_TOKEN", &self.token);
+        let raw = raw
+            .replace("REPLACE_WITH_TOKEN", &self.token)
+            .replace("REPLACE_WITH_INGEST_KEY", &self.ingest_key);
         let req = lambda_http::request::from_str(&raw).unwrap();
         let (parts, body) = req.into_parts();
         let req = http::Request::from_parts(parts, axum::body::Body::from(body.to_vec()));

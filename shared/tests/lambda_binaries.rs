@@ -132,6 +132,15 @@ const SCENARIOS: &[(&str, Given, Option<u16>)] = &[
     ("tenants-me-api-key", Given::Registered, Some(200)),
     ("compliance-requests", Given::DataRequested, Some(200)),
     ("compliance-request", Given::DataRequested, Some(200)),
+    // Two Web Pixels events by the merchant's ingest key.
+    ("events-ingest", Given::Registered, Some(202)),
+    ("tenants-me-ingest-key", Given::Registered, Some(200)),
+    ("tenants-me-ingest-key-replace", Given::Registered, Some(200)),
+    ("tenants-me-settings", Given::Registered, Some(200)),
+    ("tenants-me-settings-put", Given::Registered, Some(200)),
+    ("dashboard-events", Given::Registered, Some(200)),
+    ("dashboard-funnel", Given::Registered, Some(200)),
+    ("checkouts-abandon", Given::Registered, None),
 ];
 
 /// How long a binary may take from spawn to its first `GET /next`.
@@ -417,6 +426,8 @@ struct Scene {
     token_prefix: String,
     fake: FakeShopify,
     token: String,
+    /// The registered merchant's storefront ingest key.
+    ingest_key: String,
     tenant: Option<String>,
     sync_id: Option<String>,
 }
@@ -447,6 +458,7 @@ impl Scene {
             token_prefix,
             fake,
             token: String::new(),
+            ingest_key: String::new(),
             tenant: None,
             sync_id: None,
         };
@@ -455,6 +467,11 @@ impl Scene {
             assert_eq!(status, 201, "given: registration: {body}");
             scene.token = body["token"].as_str().unwrap().to_owned();
             scene.tenant = Some(body["tenant"]["id"].as_str().unwrap().to_owned());
+            let tenant = shared::domain::TenantId::parse(scene.tenant.as_deref().unwrap()).unwrap();
+            scene.ingest_key =
+                shared::storefront::ingest_key::current(scene.app.store.as_ref(), tenant)
+                    .await
+                    .unwrap();
         }
         if given >= Given::Connected {
             let (status, body) = scene.http("shopify-connect").await;
@@ -524,9 +541,10 @@ impl Scene {
     /// `events/<name>.json` for this scene: the merchant's token for `REPLACE_WITH_TOKEN`, the
     /// requested sync in `sync-shop.json`'s detail.
     fn sample(&self, name: &str) -> Value {
-        let mut v: Value =
-            serde_json::from_str(&sample_text(name).replace("REPLACE_WITH_TOKEN", &self.token))
-                .unwrap();
+        let text = sample_text(name)
+            .replace("REPLACE_WITH_TOKEN", &self.token)
+            .replace("REPLACE_WITH_INGEST_KEY", &self.ingest_key);
+        let mut v: Value = serde_json::from_str(&text).unwrap();
         if let (Some(tenant), Some(sync_id)) = (&self.tenant, &self.sync_id)
             && v["detail"]["sync_id"].is_string()
         {
@@ -722,7 +740,7 @@ fn http_answer(response: &Value) -> Result<(u16, Value), String> {
 fn comparable(v: &Value) -> Value {
     fn walk(v: &Value, key: Option<&str>, parent: Option<&str>) -> Value {
         let volatile = key.is_some_and(|k| {
-            ["token", "api_key", "sync_id"].contains(&k)
+            ["token", "api_key", "sync_id", "ingest_key"].contains(&k)
                 || k.ends_with("_at")
                 || (k == "id" && parent == Some("tenant"))
         });

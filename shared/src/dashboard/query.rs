@@ -30,23 +30,7 @@ impl OrdersByDateQuery {
     /// `from` it covers [`DEFAULT_RANGE_DAYS`] days; it may cover at most [`MAX_RANGE_DAYS`].
     pub fn parse(query: Option<&str>, today: NaiveDate) -> Result<OrdersByDateQuery, FieldError> {
         let p = params(query);
-        let to = date(&p, "to")?.unwrap_or(today);
-        let from = match date(&p, "from")? {
-            Some(f) => f,
-            None => to - chrono::Duration::days(DEFAULT_RANGE_DAYS - 1),
-        };
-        if from > to {
-            return Err(FieldError::new(
-                "invalid_range",
-                "from must not be after to.",
-            ));
-        }
-        if (to - from).num_days() + 1 > MAX_RANGE_DAYS {
-            return Err(FieldError::new(
-                "range_too_long",
-                format!("the range may cover at most {MAX_RANGE_DAYS} days."),
-            ));
-        }
+        let (from, to) = range(&p, today)?;
         Ok(OrdersByDateQuery {
             from,
             to,
@@ -55,6 +39,32 @@ impl OrdersByDateQuery {
             cursor: p.get("cursor").filter(|c| !c.is_empty()).cloned(),
         })
     }
+}
+
+/// `from` and `to` as every ranged dashboard read takes them: without `to` the range ends `today`,
+/// without `from` it covers [`DEFAULT_RANGE_DAYS`]; at most [`MAX_RANGE_DAYS`].
+pub(crate) fn range(
+    p: &HashMap<String, String>,
+    today: NaiveDate,
+) -> Result<(NaiveDate, NaiveDate), FieldError> {
+    let to = date(p, "to")?.unwrap_or(today);
+    let from = match date(p, "from")? {
+        Some(f) => f,
+        None => to - chrono::Duration::days(DEFAULT_RANGE_DAYS - 1),
+    };
+    if from > to {
+        return Err(FieldError::new(
+            "invalid_range",
+            "from must not be after to.",
+        ));
+    }
+    if (to - from).num_days() + 1 > MAX_RANGE_DAYS {
+        return Err(FieldError::new(
+            "range_too_long",
+            format!("the range may cover at most {MAX_RANGE_DAYS} days."),
+        ));
+    }
+    Ok((from, to))
 }
 
 /// `GET /dashboard/top-customers`: the `limit` customers with the highest spend.
@@ -76,13 +86,13 @@ impl TopCustomersQuery {
 }
 
 /// The query's parameters; a repeated name keeps its last value.
-fn params(query: Option<&str>) -> HashMap<String, String> {
+pub(crate) fn params(query: Option<&str>) -> HashMap<String, String> {
     form_urlencoded::parse(query.unwrap_or_default().as_bytes())
         .into_owned()
         .collect()
 }
 
-fn limit(p: &HashMap<String, String>, default: u32, max: u32) -> Result<u32, FieldError> {
+pub(crate) fn limit(p: &HashMap<String, String>, default: u32, max: u32) -> Result<u32, FieldError> {
     match p.get("limit") {
         None => Ok(default),
         Some(v) => v
@@ -98,7 +108,7 @@ fn limit(p: &HashMap<String, String>, default: u32, max: u32) -> Result<u32, Fie
     }
 }
 
-fn date(p: &HashMap<String, String>, name: &str) -> Result<Option<NaiveDate>, FieldError> {
+pub(crate) fn date(p: &HashMap<String, String>, name: &str) -> Result<Option<NaiveDate>, FieldError> {
     let Some(v) = p.get(name) else {
         return Ok(None);
     };

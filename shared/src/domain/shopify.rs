@@ -54,6 +54,8 @@ pub struct Order {
     pub cancelled: bool,
     pub test: bool,
     pub customer_id: Option<ShopifyId>,
+    /// The checkout it completed (`checkout_token`), which joins it to the funnel.
+    pub checkout_token: Option<String>,
 }
 
 impl Order {
@@ -160,6 +162,7 @@ mod tests {
             cancelled: false,
             test: false,
             customer_id: None,
+            checkout_token: None,
         };
         assert_eq!(o.local_date().to_string(), "2026-11-24");
         assert_eq!(

@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 pub mod install;
 pub mod pages;
+pub mod storefront;
 pub mod sync;
 pub mod webhooks;
 

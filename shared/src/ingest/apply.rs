@@ -24,8 +24,11 @@ pub use crate::store::items::events::EVENT_TTL_SECONDS;
 use crate::store::items::resources::{
     CustomerRecord, OrderRecord, ProductRecord, Revision, Tombstone,
 };
+use crate::store::items::storefront::{CheckoutItem, Settings};
 use crate::store::keys::TenantItem;
 use crate::store::{Item, Store, StoreError, WriteOp};
+use crate::storefront::apply::{FunnelDeltas, checkout_writes, funnel_ops};
+use crate::storefront::checkout::{Checkout, CheckoutVersion, OrderFact};
 /// Attempts before a delivery gives up (and answers 5xx, so Shopify retries later).
 const MAX_ATTEMPTS: u32 = 12;
 
@@ -51,6 +54,12 @@ pub enum Change {
     /// Compliance: forget a customer's personal data (the aggregates stay, anonymous).
     RedactCustomer {
         id: ShopifyId,
+    },
+    /// A checkout version (`checkouts/create|update`).
+    UpsertCheckout(CheckoutVersion),
+    DeleteCheckout {
+        token: String,
+        at: DateTime<Utc>,
     },
 }
 
@@ -111,7 +120,7 @@ pub async fn apply(
         {
             return Ok(Outcome::Duplicate);
         }
-        let mut plan = Plan::new(tenant);
+        let mut plan = Plan::new(tenant, now);
         plan.build(store, change).await?;
         if plan.is_empty() {
             return Ok(Outcome::Stale);
@@ -173,6 +182,11 @@ impl Contribution {
             customer: order.customer_id,
         })
     }
+}
+
+/// An order's version as text (what orders a checkout's order fact).
+fn new_version_text(order: &crate::domain::Order) -> String {
+    order.version().as_str().to_owned()
 }
 
 /// Newer than what is stored?
@@ -238,17 +252,24 @@ impl CustomerRules for CustomerRecord {
 /// Everything one change writes, computed from what was read.
 struct Plan {
     tenant: TenantId,
+    now: DateTime<Utc>,
     resource: Option<WriteOp>,
+    /// A checkout this change touched (its write, a recovery log entry) and the funnel's deltas.
+    checkout: Vec<WriteOp>,
+    funnel: FunnelDeltas,
     customers: BTreeMap<ShopifyId, (Revision, CustomerRecord, CustomerRecord)>,
     totals: TotalsDelta,
     days: BTreeMap<NaiveDate, (Decimal, Decimal)>,
 }
 
 impl Plan {
-    fn new(tenant: TenantId) -> Plan {
+    fn new(tenant: TenantId, now: DateTime<Utc>) -> Plan {
         Plan {
             tenant,
+            now,
             resource: None,
+            checkout: Vec::new(),
+            funnel: FunnelDeltas::new(),
             customers: BTreeMap::new(),
             totals: TotalsDelta::default(),
             days: BTreeMap::new(),
@@ -256,7 +277,44 @@ impl Plan {
     }
 
     fn is_empty(&self) -> bool {
-        self.resource.is_none() && self.customers.values().all(|(_, old, new)| old == new)
+        self.resource.is_none()
+            && self.checkout.is_empty()
+            && self.customers.values().all(|(_, old, new)| old == new)
+    }
+
+    /// Reads the checkout `token`, lets `change` update it, and plans its writes when it changed.
+    async fn checkout(
+        &mut self,
+        store: &dyn Store,
+        token: &str,
+        change: impl FnOnce(&mut Checkout) -> bool,
+    ) -> Result<(), StoreError> {
+        let t = self.tenant;
+        let item = store
+            .get(&TenantItem::Checkout(token.to_owned()).key(t))
+            .await?;
+        let (revision, old) = CheckoutItem::read(item.as_ref(), token)?;
+        let mut new = old.clone();
+        if !change(&mut new) || new == old {
+            return Ok(());
+        }
+        // The abandon-after setting decides when it is listed for the job (a completed or
+        // deleted checkout is not listed, so it needs no setting).
+        let settings = if new.due(chrono::Duration::zero()).is_some() {
+            Settings::from_item(store.get(&TenantItem::Settings.key(t)).await?.as_ref())
+        } else {
+            Settings::from_item(None)
+        };
+        self.checkout = checkout_writes(
+            t,
+            self.now,
+            &revision,
+            &old,
+            &new,
+            &settings,
+            &mut self.funnel,
+        )?;
+        Ok(())
     }
 
     async fn customer<'a>(
@@ -327,6 +385,16 @@ impl Plan {
                 if let Some(c) = snapshot.as_ref().filter(|_| !order.test) {
                     self.customer(store, c.id).await?.apply_profile(c);
                 }
+                // The checkout it carries is completed (and recovered if it was abandoned).
+                if let Some(token) = order.checkout_token.as_deref().filter(|_| !order.test) {
+                    let fact = OrderFact {
+                        id: order.id.get(),
+                        version: new_version_text(order),
+                        total: order.total.amount(),
+                        currency: order.currency.clone(),
+                    };
+                    self.checkout(store, token, |c| c.apply_order(fact)).await?;
+                }
             }
             Change::DeleteOrder { id, at } => {
                 let (cur, item) = read(store, t, TenantItem::Order(*id)).await?;
@@ -349,6 +417,12 @@ impl Plan {
                 cust.first_name = None;
                 cust.last_name = None;
                 cust.email = None;
+            }
+            Change::UpsertCheckout(v) => {
+                self.checkout(store, &v.token, |c| c.apply_version(v)).await?;
+            }
+            Change::DeleteCheckout { token, at } => {
+                self.checkout(store, token, |c| c.apply_deletion(*at)).await?;
             }
             Change::UpsertProduct(p) => {
                 let (cur, _) = read(store, t, TenantItem::Product(p.id)).await?;
@@ -387,6 +461,8 @@ impl Plan {
                 ops.push(revision.put(new.to_item(t)));
             }
         }
+        ops.extend(self.checkout);
+        ops.extend(funnel_ops(t, self.funnel));
         ops.extend(self.totals.into_op(t));
         for (date, (orders, revenue)) in self.days {
             ops.extend(

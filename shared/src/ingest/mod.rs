@@ -322,6 +322,13 @@ pub fn parse_delivery(
             id: payload::deleted_id(body)?,
             at: deleted_at,
         },
+        Topic::CheckoutsCreate | Topic::CheckoutsUpdate => {
+            Change::UpsertCheckout(payload::checkout(body)?)
+        }
+        Topic::CheckoutsDelete => Change::DeleteCheckout {
+            token: payload::deleted_checkout(body)?,
+            at: deleted_at,
+        },
         Topic::CustomersRedact => Change::RedactCustomer {
             id: payload::redacted_customer(body)?,
         },

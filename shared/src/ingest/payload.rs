@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer};
 
 use crate::domain::{Customer, Money, Order, Product, ShopifyId};
+use crate::storefront::checkout::{CheckoutVersion, valid_token};
 
 /// Why a body was refused: `code` is the API's `error.code`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -74,6 +75,7 @@ struct OrderBody {
     #[serde(default)]
     test: bool,
     customer: Option<CustomerBody>,
+    checkout_token: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -163,8 +165,85 @@ pub fn order(body: &[u8]) -> Result<(Order, Option<Customer>), PayloadError> {
         cancelled: b.cancelled_at.is_some(),
         test: b.test,
         customer_id: snapshot.as_ref().map(|c| c.id),
+        // An unusable token joins nothing; the order itself is fine.
+        checkout_token: b.checkout_token.filter(|t| valid_token(t)),
     };
     Ok((order, snapshot))
+}
+
+#[derive(Deserialize)]
+struct CheckoutBody {
+    token: Option<String>,
+    created_at: Option<String>,
+    updated_at: Option<String>,
+    completed_at: Option<String>,
+    email: Option<String>,
+    phone: Option<String>,
+    total_price: Option<String>,
+    currency: Option<String>,
+    abandoned_checkout_url: Option<String>,
+}
+
+fn checkout_token(token: Option<String>) -> Result<String, PayloadError> {
+    let token = token.ok_or_else(|| PayloadError {
+        code: "missing_token",
+        message: "the checkout has no token".into(),
+    })?;
+    if !valid_token(&token) {
+        return Err(PayloadError {
+            code: "invalid_token",
+            message: "the checkout token is not 1 to 128 letters, digits, - or _".into(),
+        });
+    }
+    Ok(token)
+}
+
+/// `checkouts/create|update`, keyed by `token` (Shopify removed `id` from them in 2026-04).
+pub fn checkout(body: &[u8]) -> Result<CheckoutVersion, PayloadError> {
+    let b: CheckoutBody = json(body)?;
+    let token = checkout_token(b.token)?;
+    let updated_at = timestamp("updated_at", b.updated_at.as_deref())?;
+    let created_at = match b.created_at.as_deref() {
+        Some(_) => timestamp("created_at", b.created_at.as_deref())?,
+        None => updated_at,
+    };
+    let completed_at = match b.completed_at.as_deref() {
+        None => None,
+        Some(_) => Some(timestamp("completed_at", b.completed_at.as_deref())?),
+    };
+    let total = match b.total_price.as_deref() {
+        None => None,
+        Some(p) => Some(
+            Money::parse(p)
+                .ok_or_else(|| invalid("total_price is not a decimal amount"))?
+                .amount(),
+        ),
+    };
+    let present = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
+    // A recovery link is only kept when it is Shopify's own https address, and not overlong.
+    let recovery_url = b
+        .abandoned_checkout_url
+        .filter(|u| u.starts_with("https://") && u.len() <= 2048 && !u.chars().any(char::is_control));
+    Ok(CheckoutVersion {
+        token,
+        created_at,
+        updated_at,
+        completed_at,
+        contact: present(&b.email) || present(&b.phone),
+        total,
+        currency: b.currency.filter(|c| c.len() <= 8),
+        recovery_url,
+    })
+}
+
+/// `checkouts/delete`: the token.
+pub fn deleted_checkout(body: &[u8]) -> Result<String, PayloadError> {
+    #[derive(Deserialize)]
+    struct Deleted {
+        token: Option<String>,
+    }
+    let b: Deleted = json(body)?;
+    checkout_token(b.token)
 }
 
 pub fn product(body: &[u8]) -> Result<Product, PayloadError> {

@@ -16,6 +16,9 @@ pub enum Topic {
     ProductsCreate,
     ProductsUpdate,
     ProductsDelete,
+    CheckoutsCreate,
+    CheckoutsUpdate,
+    CheckoutsDelete,
     CustomersDataRequest,
     CustomersRedact,
     ShopRedact,
@@ -28,11 +31,13 @@ pub enum Family {
     Customers,
     Orders,
     Products,
+    /// Checkouts (only at `/webhooks`).
+    Checkouts,
     /// Mandatory compliance and lifecycle topics.
     Compliance,
 }
 
-const ALL: [(Topic, &str); 17] = [
+const ALL: [(Topic, &str); 20] = [
     (Topic::CustomersCreate, "customers/create"),
     (Topic::CustomersUpdate, "customers/update"),
     (Topic::CustomersDelete, "customers/delete"),
@@ -49,6 +54,9 @@ const ALL: [(Topic, &str); 17] = [
     (Topic::ProductsCreate, "products/create"),
     (Topic::ProductsUpdate, "products/update"),
     (Topic::ProductsDelete, "products/delete"),
+    (Topic::CheckoutsCreate, "checkouts/create"),
+    (Topic::CheckoutsUpdate, "checkouts/update"),
+    (Topic::CheckoutsDelete, "checkouts/delete"),
     (Topic::CustomersDataRequest, "customers/data_request"),
     (Topic::CustomersRedact, "customers/redact"),
     (Topic::ShopRedact, "shop/redact"),
@@ -96,6 +104,7 @@ impl Topic {
             | OrdersPartiallyFulfilled
             | OrdersDelete => Family::Orders,
             ProductsCreate | ProductsUpdate | ProductsDelete => Family::Products,
+            CheckoutsCreate | CheckoutsUpdate | CheckoutsDelete => Family::Checkouts,
             CustomersDataRequest | CustomersRedact | ShopRedact | AppUninstalled => {
                 Family::Compliance
             }

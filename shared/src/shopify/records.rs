@@ -162,6 +162,8 @@ pub fn to_change(kind: Kind, v: &Value, zone: Option<Tz>) -> Option<(Change, Dat
                     cancelled: v.get("cancelledAt").is_some_and(|c| !c.is_null()),
                     test: v.get("test").and_then(Value::as_bool).unwrap_or(false),
                     customer_id: snapshot.as_ref().map(|c| c.id),
+                    // The Admin API's orders carry no checkout token; webhooks join them.
+                    checkout_token: None,
                 },
                 snapshot,
             )

@@ -53,6 +53,18 @@ pub enum TenantItem {
     RateWindow(i64),
     /// The hash of the tenant's current API key (its directory entry is the one that counts).
     ApiKey,
+    /// The tenant's settings (abandon-after minutes).
+    Settings,
+    /// The tenant's current storefront ingest key (public; its directory entry is the one that counts).
+    IngestKey,
+    /// A checkout, by its token.
+    Checkout(String),
+    /// A storefront session: one `clientId` on one shop-local date, and what it reached.
+    Session { date: NaiveDate, client: String },
+    /// One shop-local day's funnel counters.
+    FunnelDay(NaiveDate),
+    /// One entry of the event log (a storefront event or a recorded checkout event), by event id.
+    LoggedEvent(String),
 }
 
 impl TenantItem {
@@ -73,6 +85,14 @@ impl TenantItem {
             TenantItem::EraseRequest => "ERASE".into(),
             TenantItem::RateWindow(start) => format!("RATE#{start}"),
             TenantItem::ApiKey => "APIKEY".into(),
+            TenantItem::Settings => "SETTINGS".into(),
+            TenantItem::IngestKey => "INGESTKEY".into(),
+            TenantItem::Checkout(token) => format!("CHECKOUT#{token}"),
+            TenantItem::Session { date, client } => {
+                format!("SESSION#{}#{client}", date.format("%Y-%m-%d"))
+            }
+            TenantItem::FunnelDay(d) => format!("FUNNEL#{}", d.format("%Y-%m-%d")),
+            TenantItem::LoggedEvent(id) => format!("EV#{id}"),
         }
     }
 
@@ -89,6 +109,8 @@ impl TenantItem {
                 "TOTALS" => Some(TenantItem::Totals),
                 "ERASE" => Some(TenantItem::EraseRequest),
                 "APIKEY" => Some(TenantItem::ApiKey),
+                "SETTINGS" => Some(TenantItem::Settings),
+                "INGESTKEY" => Some(TenantItem::IngestKey),
                 "CONNECTION" => Some(TenantItem::Connection),
                 "SYNC" => Some(TenantItem::SyncState),
                 "SHOPIFY_TOKEN" => Some(TenantItem::ShopifyToken),
@@ -102,6 +124,22 @@ impl TenantItem {
             Some(("PROD", s)) => id(s).map(TenantItem::Product),
             Some(("DATAREQ", s)) => id(s).map(TenantItem::DataRequest),
             Some(("RATE", n)) => n.parse::<i64>().ok().map(TenantItem::RateWindow),
+            Some(("CHECKOUT", t)) if !t.is_empty() => Some(TenantItem::Checkout(t.to_owned())),
+            Some(("FUNNEL", d)) if d.len() == 10 => NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                .ok()
+                .map(TenantItem::FunnelDay),
+            Some(("EV", id)) if !id.is_empty() => Some(TenantItem::LoggedEvent(id.to_owned())),
+            Some(("SESSION", rest)) => match rest.split_at_checked(10) {
+                Some((d, c)) if c.len() > 1 && c.starts_with('#') => {
+                    NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                        .ok()
+                        .map(|date| TenantItem::Session {
+                            date,
+                            client: c[1..].to_owned(),
+                        })
+                }
+                _ => None,
+            },
             Some(("EVENT", e)) => match e.split_once('#') {
                 Some((topic, id)) if !topic.is_empty() && !id.is_empty() => {
                     Some(TenantItem::Event {
@@ -124,8 +162,19 @@ impl TenantItem {
 /// The sort-key prefixes of the shop's many-item data in a tenant partition (what `shop/redact`
 /// queries and erases page by page): day rollups, orders, customers, products, applied events,
 /// data requests.
-pub fn shop_data_prefixes() -> [&'static str; 6] {
-    ["DAY#", "ORDER#", "CUST#", "PROD#", "EVENT#", DATA_REQUESTS]
+pub fn shop_data_prefixes() -> [&'static str; 10] {
+    [
+        "DAY#",
+        "ORDER#",
+        "CUST#",
+        "PROD#",
+        "EVENT#",
+        DATA_REQUESTS,
+        "CHECKOUT#",
+        "SESSION#",
+        "FUNNEL#",
+        "EV#",
+    ]
 }
 
 /// Every order item (tombstones included) of a tenant partition, by id.
@@ -148,6 +197,78 @@ pub fn shop_data_singletons() -> [TenantItem; 4] {
 }
 
 /// The day rollups from `from` to `to` inclusive.
+/// The funnel days `from..=to`.
+pub fn funnel_range(from: NaiveDate, to: NaiveDate) -> SortRange {
+    SortRange::Between(
+        TenantItem::FunnelDay(from).sort_key(),
+        TenantItem::FunnelDay(to).sort_key(),
+    )
+}
+
+/// The event log's listing of an event (gsi1: every type; gsi2: its type), newest first by the
+/// event's UTC instant, then id.
+pub fn event_listing(t: TenantId, kind: &str, at: DateTime<Utc>, id: &str) -> [(String, String); 2] {
+    let sk = format!("{}#{id}", at.to_rfc3339_opts(SecondsFormat::Nanos, true));
+    [
+        (event_listing_partition(t, None), sk.clone()),
+        (event_listing_partition(t, Some(kind)), sk),
+    ]
+}
+
+/// The gsi1 partition of every logged event (`None`) or the gsi2 partition of one type.
+pub fn event_listing_partition(t: TenantId, kind: Option<&str>) -> String {
+    match kind {
+        None => format!("{TENANT}{t}#EV"),
+        Some(k) => format!("{TENANT}{t}#EV#{k}"),
+    }
+}
+
+/// Logged events between two UTC instants (inclusive), in listing order.
+pub fn event_listing_range(from: DateTime<Utc>, to: DateTime<Utc>) -> SortRange {
+    SortRange::Between(
+        from.to_rfc3339_opts(SecondsFormat::Nanos, true),
+        format!("{}#~", to.to_rfc3339_opts(SecondsFormat::Nanos, true)),
+    )
+}
+
+/// The abandonment index entry of a checkout that may be abandoned at `due` (gsi2, a directory
+/// partition per UTC hour, so the job Queries the hours it has not finished, never Scans).
+pub fn abandon_due(due: DateTime<Utc>, t: TenantId, token: &str) -> (String, String) {
+    (
+        abandon_due_partition(due),
+        format!(
+            "{}#{t}#{token}",
+            due.to_rfc3339_opts(SecondsFormat::Nanos, true)
+        ),
+    )
+}
+
+/// The gsi2 partition of the checkouts due in `at`'s UTC hour.
+pub fn abandon_due_partition(at: DateTime<Utc>) -> String {
+    format!("{DIRECTORY}ABANDON#{}", at.format("%Y-%m-%dT%H"))
+}
+
+/// The due entries of one hour up to `now` (inclusive).
+pub fn abandon_due_until(now: DateTime<Utc>) -> SortRange {
+    SortRange::Between(
+        String::new(),
+        format!("{}#~", now.to_rfc3339_opts(SecondsFormat::Nanos, true)),
+    )
+}
+
+/// Parses an abandonment index sort key back to its tenant and checkout token.
+pub fn parse_abandon_due(sk: &str) -> Option<(TenantId, String)> {
+    let mut parts = sk.splitn(3, '#');
+    let (_due, t, token) = (parts.next()?, parts.next()?, parts.next()?);
+    let tenant = TenantId::parse(t)?;
+    (!token.is_empty()).then(|| (tenant, token.to_owned()))
+}
+
+/// The abandonment job's progress: the first UTC hour not yet finished.
+pub fn abandon_job_state() -> Key {
+    Key::new(format!("{DIRECTORY}JOB#ABANDON"), "STATE")
+}
+
 pub fn day_range(from: NaiveDate, to: NaiveDate) -> SortRange {
     SortRange::Between(
         TenantItem::Day(from).sort_key(),
@@ -175,6 +296,8 @@ pub enum Directory {
     InstallState(String),
     /// A one-time sign-in code (SHA-256 hex) → tenant, single-use, with an expiry.
     SigninCode(String),
+    /// A storefront ingest key (its SHA-256 hex) → tenant.
+    IngestKey(String),
 }
 
 impl Directory {
@@ -185,6 +308,7 @@ impl Directory {
             Directory::ApiKey(h) => ("APIKEY", h),
             Directory::InstallState(h) => ("STATE", h),
             Directory::SigninCode(h) => ("SIGNIN", h),
+            Directory::IngestKey(h) => ("INGEST", h),
         };
         Key::new(format!("{DIRECTORY}{kind}#{value}"), kind)
     }
@@ -201,6 +325,7 @@ impl Directory {
             "APIKEY" => Some(Directory::ApiKey(value.to_owned())),
             "STATE" => Some(Directory::InstallState(value.to_owned())),
             "SIGNIN" => Some(Directory::SigninCode(value.to_owned())),
+            "INGEST" => Some(Directory::IngestKey(value.to_owned())),
             _ => None,
         }
     }
@@ -308,6 +433,17 @@ mod tests {
             id.prop_map(TenantItem::Product),
             ("[a-z_]{1,20}/[a-z_]{1,20}", "[A-Za-z0-9:_#/.-]{1,64}")
                 .prop_map(|(topic, id)| TenantItem::Event { topic, id }),
+            Just(TenantItem::Settings),
+            Just(TenantItem::IngestKey),
+            "[A-Za-z0-9_-]{1,64}".prop_map(TenantItem::Checkout),
+            "[A-Za-z0-9#:._-]{1,64}".prop_map(TenantItem::LoggedEvent),
+            (0i32..3_000_000).prop_map(|d| TenantItem::FunnelDay(
+                NaiveDate::from_num_days_from_ce_opt(d.max(1)).unwrap_or_default()
+            )),
+            (0i32..3_000_000, "[A-Za-z0-9#:._-]{1,64}").prop_map(|(d, client)| TenantItem::Session {
+                date: NaiveDate::from_num_days_from_ce_opt(d.max(1)).unwrap_or_default(),
+                client,
+            }),
         ]
     }
 

@@ -11,6 +11,7 @@ pub mod install;
 pub mod resources;
 pub mod sync;
 pub mod tenant;
+pub mod storefront;
 pub mod throttle;
 
 use rust_decimal::Decimal;

@@ -378,6 +378,7 @@ mod tests {
                     cancelled: c,
                     test: t,
                     customer_id: cust.map(ShopifyId::new),
+                    checkout_token: None,
                 },
             )
     }
