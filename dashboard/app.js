@@ -817,12 +817,12 @@ function countForGeometry(v) {
   return Number.isFinite(n) && n > 0 ? n : 0;
 }
 
-/** An http(s) address from the API, or null (never a javascript: or data: link). */
+/** The API's address when it is an absolute http(s) one, else null (never a javascript: link). */
 function safeLink(url) {
   if (typeof url !== 'string' || !url) return null;
   try {
     const u = new URL(url);
-    return u.protocol === 'https:' || u.protocol === 'http:' ? u.href : null;
+    return u.protocol === 'https:' || u.protocol === 'http:' ? url : null;
   } catch {
     return null;
   }
@@ -1065,7 +1065,7 @@ async function onSaveAbandonAfter(event) {
     const data = await dashboardApi('/tenants/me/settings', { method: 'PUT', body: { abandon_after_minutes: Number(raw) } });
     const minutes = data.abandon_after_minutes;
     input.value = minutes === null || minutes === undefined ? raw : String(minutes);
-    status.textContent = `Saved: checkouts count as abandoned after ${input.value} minutes without activity.`;
+    status.textContent = `Saved: checkouts count as abandoned after ${plural(input.value, 'minute', 'minutes')} without activity.`;
     form.dataset.state = 'saved';
   } catch (e) {
     if (e instanceof SessionEnded) return;
