@@ -1,7 +1,9 @@
 // Shopify Insights merchant dashboard: sign-up, log-in, connecting the Shopify shop (the install,
-// the sign-in code it lands with, the login an installed tenant sets, the sync status) and the
-// shop's metrics, served at / with no build step. Plain ES module, no dependencies, no network
-// access beyond this origin's API (the install navigates to Shopify's authorize URL).
+// the sign-in code it lands with, the login an installed tenant sets, the sync status), the shop's
+// metrics, and the storefront funnel (with the abandoned checkouts, their setting and the pixel
+// snippet a merchant pastes into Shopify), served at / with no build step. Plain ES module, no
+// dependencies, no network access beyond this origin's API (the install navigates to Shopify's
+// authorize URL).
 //
 // Rules kept throughout:
 // - Ids (64-bit) and money (decimal strings) are displayed exactly as the API sent them. Revenue is
@@ -285,6 +287,7 @@ function openDashboard({ afterInstall = false } = {}) {
   resetConnection();
   showDashboard();
   loadDashboard();
+  loadFunnelSection();
   loadConnection({ afterInstall });
 }
 
@@ -315,6 +318,7 @@ function resetDashboard() {
   $('orders-table').tBodies[0].replaceChildren();
   $('top-customers-table').tBodies[0].replaceChildren();
   $('days-table').tBodies[0].replaceChildren();
+  resetFunnel();
   $('orders-prev').disabled = true;
   $('orders-next').disabled = true;
   $('orders-page').textContent = 'Page 1';
@@ -441,6 +445,7 @@ function reloadNumbers() {
   state.cursor = null;
   state.cursorStack = [];
   loadDashboard();
+  reloadFunnelData();
 }
 
 /** `POST /sync`; a sync already running is as good. */
@@ -672,6 +677,8 @@ function renderMetrics(m) {
   setMoney($('metric-aov'), m.average_order_value, state.currency);
   $('legend-currency').textContent = state.currency ? ` (${state.currency})` : '';
   $('empty-state').hidden = String(m.orders) !== '0';
+  // The funnel's amounts are in the shop currency, known from here.
+  if (funnel.data) renderFunnel();
 }
 
 function renderOrdersPage(data) {
@@ -734,6 +741,466 @@ function renderDaysTable(days) {
     el('td', {}, d.date),
     el('td', { class: 'num' }, count(d.orders)),
     el('td', { class: 'num' }, money(d.revenue, state.currency)))));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Storefront funnel, abandoned checkouts and the pixel. Loaded beside the rest of the dashboard
+// but tracked on their own (the funnel section's data-state), so a failure here shows in the
+// section and leaves the orders and metrics alone.
+
+const ABANDONED_SHOWN = 10;
+const ABANDON_AFTER_MAX = 10080;
+const PIXEL_PLACEHOLDERS = { endpoint: '"__INSIGHTS_ENDPOINT__"', key: '"__INSIGHTS_INGEST_KEY__"' };
+
+/** The four funnel steps: the answer's field, and the ids of its count and rate. */
+const FUNNEL_STEPS = [
+  ['sessions', 'funnel-sessions'],
+  ['sessions_with_cart', 'funnel-sessions-with-cart'],
+  ['sessions_with_checkout', 'funnel-sessions-with-checkout'],
+  ['sessions_converted', 'funnel-sessions-converted'],
+];
+const FUNNEL_COUNTS = [
+  ['checkouts_started', 'funnel-checkouts-started'],
+  ['checkouts_completed', 'funnel-checkouts-completed'],
+  ['checkouts_abandoned', 'funnel-checkouts-abandoned'],
+  ['checkouts_recovered', 'funnel-checkouts-recovered'],
+];
+const FUNNEL_MONEY = [
+  ['abandoned_value', 'funnel-abandoned-value'],
+  ['recovered_value', 'funnel-recovered-value'],
+];
+
+const funnel = {
+  pending: 0,
+  failed: false,
+  numbersSeq: 0,
+  abandonedSeq: 0,
+  data: null, // the last GET /dashboard/funnel answer on screen
+  pixelSource: null, // GET /pixel.js, placeholders still in
+  ingestKey: null,
+  statusTimer: 0,
+};
+
+/**
+ * n ÷ total as a decimal string with four decimals, rounded half-even, "0.0000" when total is 0:
+ * the API's own rule for conversion_rate, in integers. Null when a count is not an integer.
+ */
+function rateOf(n, total) {
+  let a;
+  let b;
+  try {
+    a = BigInt(n);
+    b = BigInt(total);
+  } catch {
+    return null;
+  }
+  if (b <= 0n || a < 0n) return '0.0000';
+  let q = (a * 10000n) / b;
+  const r = (a * 10000n) % b;
+  if (2n * r > b || (2n * r === b && q % 2n === 1n)) q += 1n;
+  return `${q / 10000n}.${String(q % 10000n).padStart(4, '0')}`;
+}
+
+/** A decimal fraction string as a percentage by moving the point: "0.0312" → "3.12%". */
+function percent(rate) {
+  const m = /^(\d+)(?:\.(\d*))?$/.exec(rate === null || rate === undefined ? '' : String(rate));
+  if (!m) return rate === null || rate === undefined || rate === '' ? '—' : String(rate);
+  const frac = (m[2] || '').padEnd(2, '0');
+  const whole = `${m[1]}${frac.slice(0, 2)}`.replace(/^0+(?=\d)/, '');
+  const rest = frac.slice(2);
+  return `${whole}${rest ? `.${rest}` : ''}%`;
+}
+
+/** A count for geometry only (bar widths). */
+function countForGeometry(v) {
+  const n = Number(v);
+  return Number.isFinite(n) && n > 0 ? n : 0;
+}
+
+/** The API's address when it is an absolute http(s) one, else null (never a javascript: link). */
+function safeLink(url) {
+  if (typeof url !== 'string' || !url) return null;
+  try {
+    const u = new URL(url);
+    return u.protocol === 'https:' || u.protocol === 'http:' ? url : null;
+  } catch {
+    return null;
+  }
+}
+
+function setAlert(id, message) {
+  const box = $(id);
+  box.textContent = message || '';
+  box.hidden = !message;
+}
+
+function errorMessage(e) {
+  if (e instanceof ApiError) return e.message;
+  console.error(e);
+  return 'Something went wrong on this page. Reload it and try again.';
+}
+
+/** Tracks the section's loads in its data-state (idle | loading | ready | error) for tests. */
+async function trackFunnel(promise) {
+  const section = $('funnel');
+  funnel.pending += 1;
+  section.dataset.state = 'loading';
+  section.setAttribute('aria-busy', 'true');
+  try {
+    await promise;
+  } catch (e) {
+    if (!(e instanceof SessionEnded)) funnel.failed = true;
+  } finally {
+    funnel.pending -= 1;
+    if (funnel.pending === 0) {
+      section.dataset.state = funnel.failed ? 'error' : 'ready';
+      section.removeAttribute('aria-busy');
+      funnel.failed = false;
+    }
+  }
+}
+
+function resetFunnel() {
+  funnel.numbersSeq += 1;
+  funnel.abandonedSeq += 1;
+  funnel.data = null;
+  funnel.pixelSource = null;
+  funnel.ingestKey = null;
+  clearTimeout(funnel.statusTimer);
+  const section = $('funnel');
+  section.dataset.state = 'idle';
+  section.removeAttribute('aria-busy');
+  delete section.dataset.from;
+  delete section.dataset.to;
+  $('funnel-range').textContent = '';
+  $('funnel-empty').hidden = true;
+  for (const id of ['funnel-error', 'abandoned-error', 'abandon-after-error', 'pixel-error']) setAlert(id, '');
+  for (const [, id] of FUNNEL_STEPS) {
+    $(id).textContent = '–';
+    $(`${id}-rate`).textContent = '–';
+    delete $(`${id}-rate`).dataset.value;
+  }
+  for (const [, id] of [...FUNNEL_COUNTS, ...FUNNEL_MONEY]) {
+    $(id).textContent = '–';
+    delete $(id).dataset.value;
+  }
+  $('funnel-conversion-rate').textContent = '–';
+  delete $('funnel-conversion-rate').dataset.value;
+  for (const rect of document.querySelectorAll('#funnel .funnel-bar .fill')) rect.setAttribute('width', '0');
+  $('funnel-days-table').tBodies[0].replaceChildren();
+  $('abandoned-table').tBodies[0].replaceChildren();
+  delete $('abandoned-table').dataset.count;
+  const form = $('abandon-after-form');
+  form.dataset.state = 'idle';
+  $('abandon-after-input').value = '';
+  $('abandon-after-status').textContent = '';
+  setBusy($('abandon-after-save'), false);
+  const snippet = $('pixel-snippet');
+  snippet.value = '';
+  delete snippet.dataset.key;
+  $('ingest-key').textContent = '–';
+  $('pixel-status').textContent = '';
+  $('ingest-key-confirm').hidden = true;
+  setBusy($('ingest-key-replace-confirm'), false);
+  $('pixel-copy').disabled = true;
+  $('ingest-key-replace').disabled = true;
+}
+
+/** Everything in the section, on opening the dashboard. */
+function loadFunnelSection() {
+  trackFunnel(loadFunnelNumbers());
+  trackFunnel(loadAbandoned());
+  trackFunnel(loadAbandonAfter());
+  trackFunnel(loadPixel());
+}
+
+/** What depends on the data (not the settings or the key): on a new range, after a sync. */
+function reloadFunnelData() {
+  trackFunnel(loadFunnelNumbers());
+  trackFunnel(loadAbandoned());
+}
+
+async function loadFunnelNumbers() {
+  const range = state.range || defaultRange();
+  const seq = ++funnel.numbersSeq;
+  const q = new URLSearchParams({ from: range.from, to: range.to });
+  try {
+    const data = await dashboardApi(`/dashboard/funnel?${q}`);
+    if (seq !== funnel.numbersSeq) return;
+    funnel.data = data;
+    setAlert('funnel-error', '');
+    renderFunnel();
+  } catch (e) {
+    if (!(e instanceof SessionEnded) && seq === funnel.numbersSeq) setAlert('funnel-error', `The funnel could not be loaded: ${errorMessage(e)}`);
+    throw e;
+  }
+}
+
+function renderFunnel() {
+  const f = funnel.data;
+  if (!f) return;
+  const section = $('funnel');
+  section.dataset.from = f.from ?? '';
+  section.dataset.to = f.to ?? '';
+  $('funnel-range').textContent = f.from && f.to ? `${f.from} to ${f.to} (the dates chosen above)` : '';
+  $('funnel-empty').hidden = !(String(f.sessions) === '0' && String(f.checkouts_started) === '0');
+
+  const sessions = countForGeometry(f.sessions);
+  const fills = document.querySelectorAll('#funnel .funnel-bar .fill');
+  FUNNEL_STEPS.forEach(([field, id], i) => {
+    $(id).textContent = count(f[field]);
+    // The converted share is the API's conversion_rate itself; the others follow its rule.
+    const rate = field === 'sessions_converted' ? f.conversion_rate : rateOf(f[field], f.sessions);
+    const rateNode = $(`${id}-rate`);
+    rateNode.textContent = percent(rate);
+    if (rate === null || rate === undefined) delete rateNode.dataset.value;
+    else rateNode.dataset.value = String(rate);
+    const share = sessions > 0 ? Math.min(100, (countForGeometry(f[field]) / sessions) * 100) : 0;
+    fills[i].setAttribute('width', share.toFixed(2));
+  });
+  const conversion = $('funnel-conversion-rate');
+  conversion.textContent = percent(f.conversion_rate);
+  conversion.dataset.value = f.conversion_rate ?? '';
+  for (const [field, id] of FUNNEL_COUNTS) {
+    $(id).textContent = count(f[field]);
+    $(id).dataset.value = f[field] ?? '';
+  }
+  for (const [field, id] of FUNNEL_MONEY) {
+    setMoney($(id), f[field], state.currency);
+    $(id).dataset.value = f[field] ?? '';
+  }
+  renderFunnelDays(Array.isArray(f.days) ? f.days : []);
+}
+
+function renderFunnelDays(days) {
+  const body = $('funnel-days-table').tBodies[0];
+  if (days.length === 0) {
+    body.replaceChildren(el('tr', { class: 'empty-row' }, el('td', { colspan: 11 }, 'No days in this range.')));
+    return;
+  }
+  body.replaceChildren(...days.map((d) => el('tr', { dataset: { date: d.date } },
+    el('td', { class: 'nowrap' }, d.date),
+    el('td', { class: 'num' }, count(d.sessions)),
+    el('td', { class: 'num' }, count(d.sessions_with_cart)),
+    el('td', { class: 'num' }, count(d.sessions_with_checkout)),
+    el('td', { class: 'num' }, count(d.sessions_converted)),
+    el('td', { class: 'num' }, count(d.checkouts_started)),
+    el('td', { class: 'num' }, count(d.checkouts_completed)),
+    el('td', { class: 'num' }, count(d.checkouts_abandoned)),
+    el('td', { class: 'num nowrap' }, money(d.abandoned_value, state.currency)),
+    el('td', { class: 'num' }, count(d.checkouts_recovered)),
+    el('td', { class: 'num nowrap' }, money(d.recovered_value, state.currency)))));
+}
+
+async function loadAbandoned() {
+  const seq = ++funnel.abandonedSeq;
+  const q = new URLSearchParams({ type: 'checkout_abandoned', limit: String(ABANDONED_SHOWN) });
+  try {
+    const data = await dashboardApi(`/dashboard/events?${q}`);
+    if (seq !== funnel.abandonedSeq) return;
+    setAlert('abandoned-error', '');
+    renderAbandoned(Array.isArray(data.events) ? data.events.slice(0, ABANDONED_SHOWN) : []);
+  } catch (e) {
+    if (!(e instanceof SessionEnded) && seq === funnel.abandonedSeq) {
+      setAlert('abandoned-error', `The abandoned checkouts could not be loaded: ${errorMessage(e)}`);
+    }
+    throw e;
+  }
+}
+
+function renderAbandoned(events) {
+  const table = $('abandoned-table');
+  table.dataset.count = String(events.length);
+  const body = table.tBodies[0];
+  if (events.length === 0) {
+    body.replaceChildren(el('tr', { class: 'empty-row' },
+      el('td', { colspan: 4 }, 'No abandoned checkouts yet.')));
+    return;
+  }
+  body.replaceChildren(...events.map((ev) => {
+    const m = ev.metadata && typeof ev.metadata === 'object' ? ev.metadata : {};
+    const href = safeLink(m.recovery_url);
+    const stamp = (ts) => (ts ? el('time', { datetime: ts, title: ts }, formatTimestamp(ts)) : '—');
+    return el('tr', { dataset: { eventId: String(ev.id), checkoutToken: m.checkout_token ?? '' } },
+      el('td', { class: 'nowrap' }, stamp(ev.created_at)),
+      el('td', { class: 'nowrap' }, stamp(m.last_updated_at)),
+      el('td', { class: 'num nowrap' }, money(m.total_price, m.currency ?? state.currency)),
+      el('td', {}, href
+        ? el('a', { href, target: '_blank', rel: 'noopener noreferrer', 'data-testid': 'abandoned-recovery-link' }, 'Recovery link')
+        : el('span', { class: 'muted' }, 'No link')));
+  }));
+}
+
+async function loadAbandonAfter() {
+  try {
+    const data = await dashboardApi('/tenants/me/settings');
+    const minutes = data.abandon_after_minutes;
+    $('abandon-after-input').value = minutes === null || minutes === undefined ? '' : String(minutes);
+    setAlert('abandon-after-error', '');
+  } catch (e) {
+    if (!(e instanceof SessionEnded)) setAlert('abandon-after-error', `The setting could not be loaded: ${errorMessage(e)}`);
+    throw e;
+  }
+}
+
+async function onSaveAbandonAfter(event) {
+  event.preventDefault();
+  const form = $('abandon-after-form');
+  const input = $('abandon-after-input');
+  const status = $('abandon-after-status');
+  const raw = input.value.trim();
+  setAlert('abandon-after-error', '');
+  status.textContent = '';
+  // The API decides what is in range (its message is shown); only a non-number stays here.
+  if (!/^-?\d+$/.test(raw)) {
+    form.dataset.state = 'error';
+    setAlert('abandon-after-error', `Enter a whole number of minutes, from 1 to ${ABANDON_AFTER_MAX}.`);
+    input.focus();
+    return;
+  }
+  const button = $('abandon-after-save');
+  form.dataset.state = 'saving';
+  setBusy(button, true, 'Saving…');
+  try {
+    const data = await dashboardApi('/tenants/me/settings', { method: 'PUT', body: { abandon_after_minutes: Number(raw) } });
+    const minutes = data.abandon_after_minutes;
+    input.value = minutes === null || minutes === undefined ? raw : String(minutes);
+    status.textContent = `Saved: checkouts count as abandoned after ${plural(input.value, 'minute', 'minutes')} without activity.`;
+    form.dataset.state = 'saved';
+  } catch (e) {
+    if (e instanceof SessionEnded) return;
+    form.dataset.state = 'error';
+    setAlert('abandon-after-error', errorMessage(e));
+  } finally {
+    setBusy(button, false);
+  }
+}
+
+/** The pixel as served at /pixel.js, placeholders still in. */
+async function fetchPixelSource() {
+  const generation = state.generation;
+  let res;
+  try {
+    res = await fetch('/pixel.js', { cache: 'no-store', credentials: 'same-origin' });
+  } catch {
+    throw new ApiError(0, 'network_error', 'Cannot reach the server. Check that it is running and try again.');
+  }
+  const text = await res.text();
+  if (generation !== state.generation) throw new SessionEnded();
+  if (!res.ok) throw new ApiError(res.status, 'pixel_unavailable', `The pixel code could not be loaded (the server answered ${res.status}).`);
+  if (!text.includes(PIXEL_PLACEHOLDERS.endpoint) || !text.includes(PIXEL_PLACEHOLDERS.key)) {
+    throw new ApiError(res.status, 'pixel_unavailable', 'The pixel code the server sent has no places for the address and key.');
+  }
+  return text;
+}
+
+/** The pixel with this server's address and the tenant's ingest key in its two constants. */
+function fillPixel(source, endpoint, key) {
+  // Functions as replacements, so a "$" in a value is taken literally; JSON strings are JS strings.
+  return source
+    .replace(PIXEL_PLACEHOLDERS.endpoint, () => JSON.stringify(endpoint))
+    .replace(PIXEL_PLACEHOLDERS.key, () => JSON.stringify(key));
+}
+
+async function loadPixel() {
+  const source = fetchPixelSource();
+  source.catch(() => {}); // awaited below, after the key
+  try {
+    let answer;
+    try {
+      answer = await dashboardApi('/tenants/me/ingest-key');
+    } catch (e) {
+      if (e instanceof ApiError) throw new ApiError(e.status, e.code, `The ingest key could not be loaded: ${e.message}`);
+      throw e;
+    }
+    setIngestKey(answer.ingest_key);
+    funnel.pixelSource = await source;
+    renderSnippet();
+  } catch (e) {
+    if (!(e instanceof SessionEnded)) setAlert('pixel-error', errorMessage(e));
+    throw e;
+  }
+}
+
+function setIngestKey(key) {
+  if (typeof key !== 'string' || !key) {
+    throw new ApiError(0, 'bad_response', 'The server sent no ingest key.');
+  }
+  funnel.ingestKey = key;
+  $('ingest-key').textContent = key;
+  $('ingest-key-replace').disabled = false;
+}
+
+/** The snippet for the key on screen (once both the pixel's source and the key are known). */
+function renderSnippet() {
+  if (funnel.pixelSource === null || funnel.ingestKey === null) return;
+  const code = fillPixel(funnel.pixelSource, window.location.origin, funnel.ingestKey);
+  if (code.includes('__INSIGHTS_')) {
+    throw new ApiError(0, 'pixel_unavailable', 'The pixel code could not be filled in for your shop.');
+  }
+  const snippet = $('pixel-snippet');
+  snippet.value = code;
+  snippet.dataset.key = funnel.ingestKey;
+  $('pixel-copy').disabled = false;
+  setAlert('pixel-error', '');
+}
+
+function pixelStatus(message) {
+  clearTimeout(funnel.statusTimer);
+  $('pixel-status').textContent = message;
+  if (message) funnel.statusTimer = setTimeout(() => { $('pixel-status').textContent = ''; }, 6000);
+}
+
+async function onCopyPixel() {
+  const snippet = $('pixel-snippet');
+  try {
+    await navigator.clipboard.writeText(snippet.value);
+    pixelStatus('Copied. Paste it into Shopify.');
+  } catch {
+    snippet.focus();
+    snippet.select();
+    let copied = false;
+    try {
+      copied = document.execCommand('copy');
+    } catch {
+      copied = false;
+    }
+    pixelStatus(copied ? 'Copied. Paste it into Shopify.' : 'Selected: press Ctrl+C (⌘C on a Mac) to copy.');
+  }
+}
+
+function onReplaceKey() {
+  setAlert('pixel-error', '');
+  pixelStatus('');
+  $('ingest-key-confirm').hidden = false;
+  $('ingest-key-replace-confirm').focus();
+}
+
+function onReplaceCancel() {
+  $('ingest-key-confirm').hidden = true;
+  $('ingest-key-replace').focus();
+}
+
+async function onReplaceConfirm() {
+  const button = $('ingest-key-replace-confirm');
+  setBusy(button, true, 'Replacing…');
+  try {
+    const data = await dashboardApi('/tenants/me/ingest-key', { method: 'POST' });
+    setIngestKey(data.ingest_key);
+    $('ingest-key-confirm').hidden = true;
+    // The old key stops working now: a snippet still showing it must not stay on screen.
+    const snippet = $('pixel-snippet');
+    snippet.value = '';
+    delete snippet.dataset.key;
+    $('pixel-copy').disabled = true;
+    if (funnel.pixelSource === null) funnel.pixelSource = await fetchPixelSource();
+    renderSnippet();
+    pixelStatus('The key is replaced: copy the new code into Shopify, the old one no longer sends events.');
+  } catch (e) {
+    if (!(e instanceof SessionEnded)) setAlert('pixel-error', errorMessage(e));
+  } finally {
+    setBusy(button, false);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -947,6 +1414,7 @@ function onRangeApply(event) {
   state.cursor = null;
   state.cursorStack = [];
   loadOrders();
+  reloadFunnelData();
 }
 
 function onNext() {
@@ -1016,6 +1484,11 @@ function init() {
   $('reconnect-shopify').addEventListener('click', onInstall);
   $('sync-now').addEventListener('click', onSyncNow);
   $('set-login-form').addEventListener('submit', onSetLogin);
+  $('abandon-after-form').addEventListener('submit', onSaveAbandonAfter);
+  $('pixel-copy').addEventListener('click', onCopyPixel);
+  $('ingest-key-replace').addEventListener('click', onReplaceKey);
+  $('ingest-key-replace-cancel').addEventListener('click', onReplaceCancel);
+  $('ingest-key-replace-confirm').addEventListener('click', onReplaceConfirm);
   document.addEventListener('visibilitychange', () => {
     if (!document.hidden && state.token && state.tenant) loadConnection({ quiet: true });
   });
