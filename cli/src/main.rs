@@ -155,7 +155,9 @@ async fn serve(
             let now = storefront.clock.now();
             let budget = std::time::Duration::from_secs(25);
             match shared::storefront::abandon::run(storefront.store.as_ref(), now, budget).await {
-                Ok(r) if r.abandoned > 0 => tracing::info!(abandoned = r.abandoned, "checkouts abandoned"),
+                Ok(r) if r.abandoned > 0 => {
+                    tracing::info!(abandoned = r.abandoned, "checkouts abandoned")
+                }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "abandonment job failed"),
             }

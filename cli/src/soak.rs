@@ -59,12 +59,17 @@ pub async fn run(s: Soak) -> Result<(), super::CliError> {
         .to_owned();
 
     let minutes = s.minutes.max(1);
-    let tally: Arc<Vec<Mutex<Minute>>> =
-        Arc::new((0..minutes).map(|_| Mutex::new(Minute::default())).collect());
+    let tally: Arc<Vec<Mutex<Minute>>> = Arc::new(
+        (0..minutes)
+            .map(|_| Mutex::new(Minute::default()))
+            .collect(),
+    );
     let start = Instant::now();
     let length = Duration::from_secs(minutes * 60);
     let minute_of = move || (start.elapsed().as_secs() / 60) as usize;
-    let next_id = Arc::new(AtomicU64::new(9_000_000_000_000 + u64::from(stamp) * 1_000_000_000));
+    let next_id = Arc::new(AtomicU64::new(
+        9_000_000_000_000 + u64::from(stamp) * 1_000_000_000,
+    ));
     let first_id = next_id.load(Ordering::Relaxed);
 
     let mut tasks = Vec::new();

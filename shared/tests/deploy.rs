@@ -725,9 +725,10 @@ impl Scene {
         assert_eq!(a.status, StatusCode::CREATED, "{}", a.json);
         scene.token = a.json["token"].as_str().unwrap().to_owned();
         let tenant = TestApp::tenant_of(&a.json);
-        scene.ingest_key = shared::storefront::ingest_key::current(scene.app.store.as_ref(), tenant)
-            .await
-            .unwrap();
+        scene.ingest_key =
+            shared::storefront::ingest_key::current(scene.app.store.as_ref(), tenant)
+                .await
+                .unwrap();
         if given == Given::DataRequested {
             let d = Delivery::new(
                 "customers/data_request",

@@ -135,7 +135,11 @@ const SCENARIOS: &[(&str, Given, Option<u16>)] = &[
     // Two Web Pixels events by the merchant's ingest key.
     ("events-ingest", Given::Registered, Some(202)),
     ("tenants-me-ingest-key", Given::Registered, Some(200)),
-    ("tenants-me-ingest-key-replace", Given::Registered, Some(200)),
+    (
+        "tenants-me-ingest-key-replace",
+        Given::Registered,
+        Some(200),
+    ),
     ("tenants-me-settings", Given::Registered, Some(200)),
     ("tenants-me-settings-put", Given::Registered, Some(200)),
     ("dashboard-events", Given::Registered, Some(200)),

@@ -92,7 +92,11 @@ pub(crate) fn params(query: Option<&str>) -> HashMap<String, String> {
         .collect()
 }
 
-pub(crate) fn limit(p: &HashMap<String, String>, default: u32, max: u32) -> Result<u32, FieldError> {
+pub(crate) fn limit(
+    p: &HashMap<String, String>,
+    default: u32,
+    max: u32,
+) -> Result<u32, FieldError> {
     match p.get("limit") {
         None => Ok(default),
         Some(v) => v
@@ -108,7 +112,10 @@ pub(crate) fn limit(p: &HashMap<String, String>, default: u32, max: u32) -> Resu
     }
 }
 
-pub(crate) fn date(p: &HashMap<String, String>, name: &str) -> Result<Option<NaiveDate>, FieldError> {
+pub(crate) fn date(
+    p: &HashMap<String, String>,
+    name: &str,
+) -> Result<Option<NaiveDate>, FieldError> {
     let Some(v) = p.get(name) else {
         return Ok(None);
     };

@@ -8,6 +8,8 @@ use http::header;
 const INDEX: &str = include_str!("../../../dashboard/index.html");
 const APP_JS: &str = include_str!("../../../dashboard/app.js");
 const STYLE: &str = include_str!("../../../dashboard/style.css");
+/// The custom pixel a merchant pastes into Shopify (the page fills in its address and key).
+const PIXEL_JS: &str = include_str!("../../../dashboard/pixel.js");
 /// The OpenAPI 3.1 description of the HTTP API (checked against the router by `tests/deploy.rs`).
 pub const OPENAPI: &str = include_str!("../../openapi.json");
 
@@ -28,7 +30,7 @@ fn asset(body: &'static str, content_type: &'static str) -> Response {
         .into_response()
 }
 
-/// `/`, `/app.js`, `/style.css`, `/openapi.json`.
+/// `/`, `/app.js`, `/style.css`, `/pixel.js`, `/openapi.json`.
 pub fn routes() -> Router {
     Router::new()
         .route(
@@ -42,6 +44,10 @@ pub fn routes() -> Router {
         .route(
             "/style.css",
             get(|| async { asset(STYLE, "text/css; charset=utf-8") }),
+        )
+        .route(
+            "/pixel.js",
+            get(|| async { asset(PIXEL_JS, "text/javascript; charset=utf-8") }),
         )
         .route(
             "/openapi.json",

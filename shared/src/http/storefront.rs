@@ -36,7 +36,10 @@ pub async fn cors_open(req: Request, next: Next) -> Response {
         next.run(req).await
     };
     let h = res.headers_mut();
-    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
     if preflight {
         h.insert(
             header::ACCESS_CONTROL_ALLOW_METHODS,
@@ -46,7 +49,10 @@ pub async fn cors_open(req: Request, next: Next) -> Response {
             header::ACCESS_CONTROL_ALLOW_HEADERS,
             HeaderValue::from_static("content-type, x-ingest-key"),
         );
-        h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("86400"),
+        );
     }
     res
 }
@@ -78,7 +84,13 @@ pub async fn ingest(
         .await?
         .ok_or_else(unknown)?;
     let now = deps.clock.now();
-    let d = limits::hit(store, now, limits::Subject::IngestKey(&key), deps.limits.ingest).await?;
+    let d = limits::hit(
+        store,
+        now,
+        limits::Subject::IngestKey(&key),
+        deps.limits.ingest,
+    )
+    .await?;
     if let Some(axum::Extension(slot)) = limit_slot {
         slot.set(d);
     }
@@ -135,7 +147,9 @@ pub async fn settings_get(
 ) -> Result<Json<Value>, ApiError> {
     let item = app.store.get(&TenantItem::Settings.key(tenant)).await?;
     let s = Settings::from_item(item.as_ref());
-    Ok(Json(json!({ "abandon_after_minutes": s.abandon_after_minutes })))
+    Ok(Json(
+        json!({ "abandon_after_minutes": s.abandon_after_minutes }),
+    ))
 }
 
 /// `PUT /tenants/me/settings {abandon_after_minutes}`: `200` with the settings; `400` unless

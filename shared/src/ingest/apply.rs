@@ -419,10 +419,12 @@ impl Plan {
                 cust.email = None;
             }
             Change::UpsertCheckout(v) => {
-                self.checkout(store, &v.token, |c| c.apply_version(v)).await?;
+                self.checkout(store, &v.token, |c| c.apply_version(v))
+                    .await?;
             }
             Change::DeleteCheckout { token, at } => {
-                self.checkout(store, token, |c| c.apply_deletion(*at)).await?;
+                self.checkout(store, token, |c| c.apply_deletion(*at))
+                    .await?;
             }
             Change::UpsertProduct(p) => {
                 let (cur, _) = read(store, t, TenantItem::Product(p.id)).await?;

@@ -221,9 +221,9 @@ pub fn checkout(body: &[u8]) -> Result<CheckoutVersion, PayloadError> {
     };
     let present = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
     // A recovery link is only kept when it is Shopify's own https address, and not overlong.
-    let recovery_url = b
-        .abandoned_checkout_url
-        .filter(|u| u.starts_with("https://") && u.len() <= 2048 && !u.chars().any(char::is_control));
+    let recovery_url = b.abandoned_checkout_url.filter(|u| {
+        u.starts_with("https://") && u.len() <= 2048 && !u.chars().any(char::is_control)
+    });
     Ok(CheckoutVersion {
         token,
         created_at,

@@ -60,7 +60,10 @@ pub enum TenantItem {
     /// A checkout, by its token.
     Checkout(String),
     /// A storefront session: one `clientId` on one shop-local date, and what it reached.
-    Session { date: NaiveDate, client: String },
+    Session {
+        date: NaiveDate,
+        client: String,
+    },
     /// One shop-local day's funnel counters.
     FunnelDay(NaiveDate),
     /// One entry of the event log (a storefront event or a recorded checkout event), by event id.
@@ -207,7 +210,12 @@ pub fn funnel_range(from: NaiveDate, to: NaiveDate) -> SortRange {
 
 /// The event log's listing of an event (gsi1: every type; gsi2: its type), newest first by the
 /// event's UTC instant, then id.
-pub fn event_listing(t: TenantId, kind: &str, at: DateTime<Utc>, id: &str) -> [(String, String); 2] {
+pub fn event_listing(
+    t: TenantId,
+    kind: &str,
+    at: DateTime<Utc>,
+    id: &str,
+) -> [(String, String); 2] {
     let sk = format!("{}#{id}", at.to_rfc3339_opts(SecondsFormat::Nanos, true));
     [
         (event_listing_partition(t, None), sk.clone()),
@@ -223,11 +231,18 @@ pub fn event_listing_partition(t: TenantId, kind: Option<&str>) -> String {
     }
 }
 
-/// Logged events between two UTC instants (inclusive), in listing order.
-pub fn event_listing_range(from: DateTime<Utc>, to: DateTime<Utc>) -> SortRange {
+/// Logged events between two UTC instants (inclusive; `None`: unbounded), in listing order.
+pub fn event_listing_range(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> SortRange {
     SortRange::Between(
-        from.to_rfc3339_opts(SecondsFormat::Nanos, true),
-        format!("{}#~", to.to_rfc3339_opts(SecondsFormat::Nanos, true)),
+        // DynamoDB refuses an empty key value: "0" is below every year.
+        from.map_or_else(
+            || "0".to_owned(),
+            |f| f.to_rfc3339_opts(SecondsFormat::Nanos, true),
+        ),
+        to.map_or_else(
+            || "~".to_owned(),
+            |t| format!("{}#~", t.to_rfc3339_opts(SecondsFormat::Nanos, true)),
+        ),
     )
 }
 
@@ -251,7 +266,8 @@ pub fn abandon_due_partition(at: DateTime<Utc>) -> String {
 /// The due entries of one hour up to `now` (inclusive).
 pub fn abandon_due_until(now: DateTime<Utc>) -> SortRange {
     SortRange::Between(
-        String::new(),
+        // DynamoDB refuses an empty key value: "0" is below every year.
+        "0".to_owned(),
         format!("{}#~", now.to_rfc3339_opts(SecondsFormat::Nanos, true)),
     )
 }
@@ -440,9 +456,11 @@ mod tests {
             (0i32..3_000_000).prop_map(|d| TenantItem::FunnelDay(
                 NaiveDate::from_num_days_from_ce_opt(d.max(1)).unwrap_or_default()
             )),
-            (0i32..3_000_000, "[A-Za-z0-9#:._-]{1,64}").prop_map(|(d, client)| TenantItem::Session {
-                date: NaiveDate::from_num_days_from_ce_opt(d.max(1)).unwrap_or_default(),
-                client,
+            (0i32..3_000_000, "[A-Za-z0-9#:._-]{1,64}").prop_map(|(d, client)| {
+                TenantItem::Session {
+                    date: NaiveDate::from_num_days_from_ce_opt(d.max(1)).unwrap_or_default(),
+                    client,
+                }
             }),
         ]
     }

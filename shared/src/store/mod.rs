@@ -635,6 +635,15 @@ pub(crate) fn validate_query(query: &Query) -> Result<(), StoreError> {
     if query.partition.is_empty() || query.partition.contains('\0') {
         return Err(StoreError::Invalid("bad partition key".into()));
     }
+    // DynamoDB refuses an empty key value in a key condition; so does every backend.
+    let empty_bound = match &query.range {
+        SortRange::All => false,
+        SortRange::Prefix(p) => p.is_empty(),
+        SortRange::Between(a, b) => a.is_empty() || b.is_empty(),
+    };
+    if empty_bound {
+        return Err(StoreError::Invalid("an empty sort-key bound".into()));
+    }
     if let Some(c) = &query.cursor {
         c.check(query)?;
     }

@@ -96,7 +96,9 @@ pub async fn run(
         // Finished this hour; it stays finished once it is over (and its grace passed).
         if hour + Span::hours(1) + GRACE <= now {
             // Overlapping runs may both advance it; each only past hours it finished itself.
-            store.write(vec![AbandonJobState::advance(hour + Span::hours(1))]).await?;
+            store
+                .write(vec![AbandonJobState::advance(hour + Span::hours(1))])
+                .await?;
         }
         hour += Span::hours(1);
     }
@@ -117,7 +119,8 @@ async fn settle(
     tenant: TenantId,
     token: &str,
 ) -> Result<Settled, StoreError> {
-    let settings = Settings::from_item(store.get(&TenantItem::Settings.key(tenant)).await?.as_ref());
+    let settings =
+        Settings::from_item(store.get(&TenantItem::Settings.key(tenant)).await?.as_ref());
     for attempt in 1..=MAX_ATTEMPTS {
         let item = store
             .get(&TenantItem::Checkout(token.to_owned()).key(tenant))
@@ -141,7 +144,10 @@ async fn settle(
                 let mut metadata = Map::new();
                 metadata.insert("checkout_token".into(), Value::String(token.to_owned()));
                 metadata.insert("total_price".into(), Value::String(value.to_string()));
-                metadata.insert("currency".into(), currency.map_or(Value::Null, Value::String));
+                metadata.insert(
+                    "currency".into(),
+                    currency.map_or(Value::Null, Value::String),
+                );
                 metadata.insert(
                     "recovery_url".into(),
                     old.recovery_url()

@@ -15,9 +15,7 @@ use super::pixel::{PixelEvent, Step};
 use super::zone::ShopZone;
 use crate::domain::TenantId;
 use crate::store::items::resources::Revision;
-use crate::store::items::storefront::{
-    CheckoutItem, FunnelCounts, LoggedEvent, Session, Settings,
-};
+use crate::store::items::storefront::{CheckoutItem, FunnelCounts, LoggedEvent, Session, Settings};
 use crate::store::keys::TenantItem;
 use crate::store::{Store, StoreError, WriteOp};
 
@@ -224,7 +222,10 @@ async fn apply_chunk(
             };
             if old != Some(new) {
                 let day = funnel.entry(date).or_default();
-                day.add(&FunnelCounts::of_session(old.as_ref()), Decimal::NEGATIVE_ONE);
+                day.add(
+                    &FunnelCounts::of_session(old.as_ref()),
+                    Decimal::NEGATIVE_ONE,
+                );
                 day.add(&FunnelCounts::of_session(Some(&new)), Decimal::ONE);
                 ops.push(new.write(tenant, date, &client, &revision));
             }
@@ -256,7 +257,13 @@ async fn apply_chunk(
             }
             if new != old {
                 ops.extend(checkout_writes(
-                    tenant, now, &revision, &old, &new, settings, &mut funnel,
+                    tenant,
+                    now,
+                    &revision,
+                    &old,
+                    &new,
+                    settings,
+                    &mut funnel,
                 )?);
             }
         }

@@ -222,9 +222,10 @@ impl Checkout {
     /// Applies the order carrying this token; false when the same or a newer version of it (or of
     /// a higher order id, should two orders name one checkout) is already in.
     pub fn apply_order(&mut self, fact: OrderFact) -> bool {
-        let newer = self.order.as_ref().is_none_or(|o| {
-            (fact.id, fact.version.as_str()) > (o.id, o.version.as_str())
-        });
+        let newer = self
+            .order
+            .as_ref()
+            .is_none_or(|o| (fact.id, fact.version.as_str()) > (o.id, o.version.as_str()));
         if newer {
             self.order = Some(fact);
         }
@@ -237,8 +238,7 @@ impl Checkout {
 
     /// Completed: `completed_at`, a `checkout_completed` event, or an order with its token.
     pub fn completed(&self) -> bool {
-        self.completed_at.is_some() || self.pixel.completed
-            || self.order.is_some()
+        self.completed_at.is_some() || self.pixel.completed || self.order.is_some()
     }
 
     /// The buyer gave an email or a phone.
@@ -251,16 +251,13 @@ impl Checkout {
         self.webhook
             .as_ref()
             .and_then(|w| w.total.map(|t| (t, w.currency.clone())))
-            .or_else(|| {
-                self.pixel
-                    .total
-                    .as_ref()
-                    .map(|(_, t, c)| (*t, c.clone()))
-            })
+            .or_else(|| self.pixel.total.as_ref().map(|(_, t, c)| (*t, c.clone())))
     }
 
     pub fn recovery_url(&self) -> Option<&str> {
-        self.webhook.as_ref().and_then(|w| w.recovery_url.as_deref())
+        self.webhook
+            .as_ref()
+            .and_then(|w| w.recovery_url.as_deref())
     }
 
     /// Its last update: the newest webhook `updated_at` or pixel event.
@@ -382,7 +379,10 @@ mod tests {
             currency: Some("USD".into()),
         });
         assert!(c.recovered());
-        assert_eq!(c.contribution().unwrap().recovered, Some(Decimal::new(3999, 2)));
+        assert_eq!(
+            c.contribution().unwrap().recovered,
+            Some(Decimal::new(3999, 2))
+        );
     }
 
     #[derive(Clone, Debug)]

@@ -59,7 +59,12 @@ pub async fn replace(store: &dyn Store, tenant: TenantId) -> Result<String, Stor
         let (revision, held) = IngestKeyRecord::read(item.as_ref());
         let key = fresh()?;
         match store
-            .write(IngestKeyRecord::replace(tenant, &revision, held.as_deref(), &key))
+            .write(IngestKeyRecord::replace(
+                tenant,
+                &revision,
+                held.as_deref(),
+                &key,
+            ))
             .await
         {
             Ok(()) => return Ok(key),
@@ -76,5 +81,8 @@ pub async fn tenant_of(store: &dyn Store, key: &str) -> Result<Option<TenantId>,
         return Ok(None);
     }
     let entry = store.get(&Directory::IngestKey(hash(key)).key()).await?;
-    Ok(entry.as_ref().and_then(DirectoryEntry::from_item).map(|e| e.tenant))
+    Ok(entry
+        .as_ref()
+        .and_then(DirectoryEntry::from_item)
+        .map(|e| e.tenant))
 }

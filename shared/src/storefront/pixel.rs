@@ -228,8 +228,15 @@ mod tests {
         let p = parse_event(&e, now()).unwrap();
         assert_eq!(p.step, Step::CheckoutStarted);
         let c = p.checkout.unwrap();
-        assert_eq!((c.token.as_str(), c.total, c.contact), ("abc123", Some(Decimal::new(4250, 2)), true));
-        assert!(!serde_json::to_string(&p.metadata).unwrap().contains("a@b.c"));
+        assert_eq!(
+            (c.token.as_str(), c.total, c.contact),
+            ("abc123", Some(Decimal::new(4250, 2)), true)
+        );
+        assert!(
+            !serde_json::to_string(&p.metadata)
+                .unwrap()
+                .contains("a@b.c")
+        );
     }
 
     #[test]
@@ -242,18 +249,24 @@ mod tests {
         ]});
         let parsed = parse_batch(&serde_json::to_vec(&body).unwrap(), now()).unwrap();
         assert_eq!(parsed.iter().filter(|e| e.is_some()).count(), 1);
-        assert_eq!(parse_batch(b"[1,2]", now()).unwrap_err().code, "invalid_events");
+        assert_eq!(
+            parse_batch(b"[1,2]", now()).unwrap_err().code,
+            "invalid_events"
+        );
         assert_eq!(parse_batch(b"{", now()).unwrap_err().code, "invalid_json");
         let many = json!({"events": vec![json!({}); 101]});
         assert_eq!(
-            parse_batch(&serde_json::to_vec(&many).unwrap(), now()).unwrap_err().code,
+            parse_batch(&serde_json::to_vec(&many).unwrap(), now())
+                .unwrap_err()
+                .code,
             "too_many_events"
         );
     }
 
     #[test]
     fn a_visitor_clock_ahead_of_ours_is_dated_at_the_arrival() {
-        let e = json!({"id": "e1", "name": "x", "timestamp": "2027-01-01T00:00:00Z", "clientId": "c"});
+        let e =
+            json!({"id": "e1", "name": "x", "timestamp": "2027-01-01T00:00:00Z", "clientId": "c"});
         assert_eq!(parse_event(&e, now()).unwrap().at, now());
     }
 

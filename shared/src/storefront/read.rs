@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -112,8 +112,9 @@ impl EventsQuery {
         let p = params(query);
         let kind = match p.get("type").filter(|t| !t.is_empty()) {
             None => None,
-            Some(t) if t.chars().count() <= super::pixel::MAX_NAME_CHARS
-                && !t.chars().any(char::is_control) =>
+            Some(t)
+                if t.chars().count() <= super::pixel::MAX_NAME_CHARS
+                    && !t.chars().any(char::is_control) =>
             {
                 Some(t.clone())
             }
@@ -128,7 +129,10 @@ impl EventsQuery {
         if let (Some(f), Some(t)) = (from, to)
             && f > t
         {
-            return Err(FieldError::new("invalid_range", "from must not be after to."));
+            return Err(FieldError::new(
+                "invalid_range",
+                "from must not be after to.",
+            ));
         }
         Ok(EventsQuery {
             kind,
@@ -176,22 +180,24 @@ pub async fn events(
             Some(Cursor::decode(&c.c).map_err(|_| DashboardError::InvalidCursor)?)
         }
     };
-    let earliest = q
-        .from
-        .map_or(DateTime::<Utc>::MIN_UTC, |d| zone.start_of(d));
-    let latest = q.to.and_then(|d| d.succ_opt()).map_or(DateTime::<Utc>::MAX_UTC, |d| {
-        zone.start_of(d) - chrono::Duration::nanoseconds(1)
-    });
+    let earliest = q.from.map(|d| zone.start_of(d));
+    let latest =
+        q.to.and_then(|d| d.succ_opt())
+            .map(|d| zone.start_of(d) - chrono::Duration::nanoseconds(1));
     let (index, partition) = match &q.kind {
         None => (Index::Gsi1, keys::event_listing_partition(tenant, None)),
         Some(k) => (Index::Gsi2, keys::event_listing_partition(tenant, Some(k))),
     };
     let page = store
         .query(
-            &Query::partition(index, partition, keys::event_listing_range(earliest, latest))
-                .backward()
-                .limit(q.limit)
-                .after(cursor),
+            &Query::partition(
+                index,
+                partition,
+                keys::event_listing_range(earliest, latest),
+            )
+            .backward()
+            .limit(q.limit)
+            .after(cursor),
         )
         .await
         .map_err(|e| match e {
@@ -213,7 +219,11 @@ pub async fn events(
         }
     };
     Ok(EventsPage {
-        events: page.items.iter().filter_map(LoggedEvent::from_item).collect(),
+        events: page
+            .items
+            .iter()
+            .filter_map(LoggedEvent::from_item)
+            .collect(),
         next_cursor,
     })
 }
@@ -240,7 +250,14 @@ mod tests {
         total.0[0] = Decimal::from(sessions);
         total.0[3] = Decimal::from(converted);
         let d = NaiveDate::default();
-        Funnel { from: d, to: d, total, days: vec![] }.conversion_rate().to_string()
+        Funnel {
+            from: d,
+            to: d,
+            total,
+            days: vec![],
+        }
+        .conversion_rate()
+        .to_string()
     }
 
     #[test]

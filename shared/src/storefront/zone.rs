@@ -45,7 +45,9 @@ impl ShopZone {
                 .earliest()
                 .map(|t| t.with_timezone(&Utc))
                 .unwrap_or_else(|| midnight.and_utc()),
-            ShopZone::Fixed(o) => (midnight - chrono::Duration::seconds(i64::from(o.local_minus_utc()))).and_utc(),
+            ShopZone::Fixed(o) => {
+                (midnight - chrono::Duration::seconds(i64::from(o.local_minus_utc()))).and_utc()
+            }
         }
     }
 }
@@ -84,9 +86,18 @@ mod tests {
         let at = DateTime::parse_from_rfc3339("2026-11-21T05:30:00Z")
             .unwrap_or_default()
             .with_timezone(&Utc);
-        assert_eq!(zone.date_of(at), NaiveDate::from_ymd_opt(2026, 11, 21).unwrap_or_default());
+        assert_eq!(
+            zone.date_of(at),
+            NaiveDate::from_ymd_opt(2026, 11, 21).unwrap_or_default()
+        );
         let before = at - chrono::Duration::hours(1);
-        assert_eq!(zone.date_of(before), NaiveDate::from_ymd_opt(2026, 11, 20).unwrap_or_default());
-        assert_eq!(zone.start_of(NaiveDate::from_ymd_opt(2026, 11, 21).unwrap_or_default()), at - chrono::Duration::minutes(30));
+        assert_eq!(
+            zone.date_of(before),
+            NaiveDate::from_ymd_opt(2026, 11, 20).unwrap_or_default()
+        );
+        assert_eq!(
+            zone.start_of(NaiveDate::from_ymd_opt(2026, 11, 21).unwrap_or_default()),
+            at - chrono::Duration::minutes(30)
+        );
     }
 }

@@ -9,9 +9,9 @@ pub mod compliance;
 pub mod events;
 pub mod install;
 pub mod resources;
+pub mod storefront;
 pub mod sync;
 pub mod tenant;
-pub mod storefront;
 pub mod throttle;
 
 use rust_decimal::Decimal;

@@ -42,7 +42,10 @@ impl CheckoutItem {
         item.insert(CHECKOUT.into(), Attr::M(codec::to_item(checkout)?));
         if let Some(due) = due {
             let (pk, sk) = keys::abandon_due(due, tenant, &checkout.token);
-            item.insert(DUE.into(), Attr::from(due.to_rfc3339_opts(SecondsFormat::Nanos, true)));
+            item.insert(
+                DUE.into(),
+                Attr::from(due.to_rfc3339_opts(SecondsFormat::Nanos, true)),
+            );
             item.insert("gsi2pk".into(), Attr::S(pk));
             item.insert("gsi2sk".into(), Attr::S(sk));
         }
@@ -260,7 +263,8 @@ impl LoggedEvent {
             "metadata".into(),
             Attr::from(Value::Object(self.metadata.clone()).to_string()),
         );
-        let [(g1pk, g1sk), (g2pk, g2sk)] = keys::event_listing(tenant, &self.kind, self.at, &self.id);
+        let [(g1pk, g1sk), (g2pk, g2sk)] =
+            keys::event_listing(tenant, &self.kind, self.at, &self.id);
         item.insert("gsi1pk".into(), Attr::S(g1pk));
         item.insert("gsi1sk".into(), Attr::S(g1sk));
         item.insert("gsi2pk".into(), Attr::S(g2pk));
@@ -375,7 +379,12 @@ mod tests {
             *v = Decimal::from(i as u32 + 1);
         }
         c.0[7] = Decimal::new(1234, 2);
-        let item = applied(c.clone().into_op(t, date).unwrap_or_else(|| panic!("an op")), None);
+        let item = applied(
+            c.clone()
+                .into_op(t, date)
+                .unwrap_or_else(|| panic!("an op")),
+            None,
+        );
         let mut item = item;
         item.insert(SK.into(), Attr::S(TenantItem::FunnelDay(date).sort_key()));
         assert_eq!(FunnelCounts::from_item(&item), Some((date, c)));
