@@ -116,7 +116,7 @@ async fn serve(
         StoreKind::Embedded => App::local(&data_dir, &config).await?,
         StoreKind::Dynamodb => {
             let table = config.table()?.to_owned();
-            let client = aws_sdk_dynamodb::Client::new(&shared::config::aws().await);
+            let client = shared::store::dynamo::client(&shared::config::aws().await);
             shared::store::dynamo::create_table(&client, &table).await?;
             let store = std::sync::Arc::new(shared::store::dynamo::DynamoStore::new(client, table));
             App::local_on(store, &data_dir, &config).await?

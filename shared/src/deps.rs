@@ -220,7 +220,7 @@ impl Env {
     /// The DynamoDB table.
     pub async fn store(&self) -> Result<Arc<dyn Store>, StartError> {
         let table = self.config.table()?.to_owned();
-        let client = aws_sdk_dynamodb::Client::new(self.sdk().await);
+        let client = crate::store::dynamo::client(self.sdk().await);
         Ok(Arc::new(DynamoStore::new(client, table)))
     }
 

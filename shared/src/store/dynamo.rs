@@ -589,6 +589,32 @@ fn cancellation_reasons<E: ProvideErrorMetadata + 'static, R>(err: &SdkError<E, 
     }
 }
 
+/// The DynamoDB client every runner uses: the SDK's standard retries, but quick ones, and
+/// bounded attempts. A webhook must answer within Shopify's 5 s; a table that does not answer
+/// (DynamoDB Local stopped in the test, a network partition) becomes a `503` in about 3 s instead
+/// of the SDK's default backoff, and Shopify's retry does the rest.
+pub fn client(sdk: &aws_config::SdkConfig) -> Client {
+    use aws_config::retry::RetryConfig;
+    use aws_config::timeout::TimeoutConfig;
+    use std::time::Duration;
+    let conf = aws_sdk_dynamodb::config::Builder::from(sdk)
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(3)
+                .with_initial_backoff(Duration::from_millis(50))
+                .with_max_backoff(Duration::from_millis(500)),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_millis(500))
+                .operation_attempt_timeout(Duration::from_secs(2))
+                .operation_timeout(Duration::from_secs(3))
+                .build(),
+        )
+        .build();
+    Client::from_conf(conf)
+}
+
 /// Creates the table with its key schema, GSIs and TTL attribute (for DynamoDB Local and tests;
 /// on AWS, `template.yaml` owns the table). An existing table is left as it is.
 pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
