@@ -61,6 +61,23 @@ pub enum Bench {
         #[arg(long)]
         pid: Option<u32>,
     },
+    /// `POST /events` throughput through an in-process server on the embedded store, for each
+    /// batch size (events per request).
+    Events {
+        #[arg(long, default_values_t = [1, 20])]
+        batch: Vec<usize>,
+        #[arg(long, default_value_t = 64)]
+        senders: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+    /// `GET /dashboard/funnel` latency (30 and 366 days) over a store holding N events.
+    Funnel {
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        #[arg(long, default_value_t = 2000)]
+        requests: usize,
+    },
     /// Whole-server rate of signed `orders/create` webhooks over HTTP on the embedded store
     /// (server and load generator in one process, on this machine's cores).
     Webhooks {
@@ -189,6 +206,14 @@ pub async fn run(b: Bench) -> Result<(), super::CliError> {
                 pid,
             })
             .await
+        }
+        Bench::Events {
+            batch,
+            senders,
+            seconds,
+        } => crate::storefront_bench::events(&batch, senders, Duration::from_secs(seconds)).await,
+        Bench::Funnel { events, requests } => {
+            crate::storefront_bench::funnel(events, requests).await
         }
         Bench::Webhooks { senders, seconds } => {
             crate::loadgen::webhooks(&senders, Duration::from_secs(seconds)).await

@@ -4,8 +4,10 @@
 mod bench;
 mod loadgen;
 mod seed;
+mod seed_storefront;
 mod server;
 mod soak;
+mod storefront_bench;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

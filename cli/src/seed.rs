@@ -40,6 +40,12 @@ pub struct SeedArgs {
     /// Same seed, same store.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Also the storefront: visitors' pixel events, their checkouts, abandonments and recoveries.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub storefront: bool,
+    /// How long to wait for the server to abandon the idle checkouts before some come back.
+    #[arg(long, default_value_t = 75)]
+    pub abandonment_wait_seconds: u64,
 }
 
 /// One webhook to send.
@@ -258,6 +264,22 @@ pub async fn run(a: SeedArgs) -> Result<(), CliError> {
         409 => None,
         _ => return Err(format!("registering the demo merchant failed: {status} {body}").into()),
     };
+    let token = match body["token"].as_str() {
+        Some(t) => t.to_owned(),
+        None => {
+            let login: Value = http
+                .post(format!("{base}/auth/login"))
+                .json(&json!({"email": a.email, "password": a.password}))
+                .send()
+                .await?
+                .json()
+                .await?;
+            login["token"]
+                .as_str()
+                .ok_or("the demo merchant exists with another password")?
+                .to_owned()
+        }
+    };
 
     let sends = plan(&a, Utc::now());
     let bar = ProgressBar::new(sends.len() as u64);
@@ -331,6 +353,24 @@ pub async fn run(a: SeedArgs) -> Result<(), CliError> {
         c(1),
         c(2)
     );
+    if a.storefront {
+        println!("Storefront: pixel events, checkouts, then waiting for the abandonment job...");
+        let s = crate::seed_storefront::run(
+            &http,
+            &base,
+            &token,
+            &secret,
+            &a.shop,
+            a.seed,
+            a.days,
+            Duration::from_secs(a.abandonment_wait_seconds),
+        )
+        .await?;
+        println!(
+            "Storefront: {} events, {} checkouts, {} recovered after abandonment.",
+            s.events, s.checkouts, s.recovered
+        );
+    }
     println!("Open {base}/ and log in with {} / {}", a.email, a.password);
     if let Some(k) = api_key {
         println!("API key (shown once): {k}");

@@ -48,7 +48,7 @@ fn history(seed: u64, visitors: u64) -> (Vec<(DateTime<Utc>, Delivery)>, Vec<Str
     for v in 0..visitors {
         let client = format!("client-{seed}-{v}");
         let mut at = start + Duration::minutes(rng.below(240) as i64);
-        let mut ev = |name: &str, at: DateTime<Utc>, checkout: Option<Value>, n: &mut u64| {
+        let ev = |name: &str, at: DateTime<Utc>, checkout: Option<Value>, n: &mut u64| {
             *n += 1;
             let mut data = json!({});
             if let Some(c) = checkout {

@@ -542,11 +542,13 @@ mod tests {
         }
 
         #[test]
-        fn every_tenant_item_but_the_profile_is_shop_data_found_by_a_prefix_or_its_key(t in any::<u64>(), item in tenant_item()) {
+        fn every_tenant_item_but_the_merchants_own_is_shop_data_found_by_a_prefix_or_its_key(t in any::<u64>(), item in tenant_item()) {
             let sk = item.sort_key();
             let by_prefix = shop_data_prefixes().iter().any(|p| sk.starts_with(p));
             let by_key = shop_data_singletons().contains(&item);
-            prop_assert_eq!(by_prefix || by_key, item != TenantItem::Profile, "{}", sk);
+            // The merchant's profile, settings and ingest key are theirs, not the shop's: they stay.
+            let merchants = [TenantItem::Profile, TenantItem::Settings, TenantItem::IngestKey];
+            prop_assert_eq!(by_prefix || by_key, !merchants.contains(&item), "{}", sk);
             prop_assert!(!(by_prefix && by_key));
             // No prefix reaches the profile.
             let profile = TenantItem::Profile.key(TenantId::new(t)).sk;

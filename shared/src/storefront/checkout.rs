@@ -436,7 +436,8 @@ mod tests {
             Fact::Order(m, total) => {
                 c.apply_order(OrderFact {
                     id: 1,
-                    version: format!("{m:03}"),
+                    // An order's version covers its content (the total included).
+                    version: format!("{m:03}#{total}"),
                     total: Decimal::from(*total),
                     currency: None,
                 });
