@@ -79,10 +79,16 @@ pub async fn checkouts_abandon(
     let r = crate::storefront::abandon::run(deps.store.as_ref(), deps.clock.now(), budget)
         .await
         .map_err(|e| JobError(e.into()))?;
+    tracing::info!(
+        abandoned = r.abandoned,
+        rescheduled = r.rescheduled,
+        hours = r.hours,
+        unfinished = r.unfinished,
+        "abandonment run"
+    );
     Ok(json!({
         "abandoned": r.abandoned,
         "rescheduled": r.rescheduled,
-        "hours": r.hours,
         "unfinished": r.unfinished,
     }))
 }

@@ -65,6 +65,9 @@ async fn job_answer(
         "webhooks-eventbridge" => shared::lambda::webhooks_eventbridge(&app.deps(), event)
             .await
             .map_err(chain),
+        "checkouts-abandon" => shared::lambda::checkouts_abandon(&app.deps(), timeout)
+            .await
+            .map_err(chain),
         other => panic!("{other}: no in-process job (add it here)"),
     }
 }
