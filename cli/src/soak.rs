@@ -94,7 +94,7 @@ pub async fn run(s: Soak) -> Result<(), super::CliError> {
                 n += 1;
                 let fresh = next_id.fetch_add(1, Ordering::Relaxed);
                 // One in ten is a redelivery of an earlier delivery (same event id).
-                let id = if n % 10 == 0 && fresh > first_id + 100 {
+                let id = if n.is_multiple_of(10) && fresh > first_id + 100 {
                     fresh - 100
                 } else {
                     fresh
@@ -141,7 +141,7 @@ pub async fn run(s: Soak) -> Result<(), super::CliError> {
             while start.elapsed() < length {
                 tick.tick().await;
                 n += 1;
-                let path = if n % 2 == 0 {
+                let path = if n.is_multiple_of(2) {
                     "/dashboard/metrics".to_owned()
                 } else {
                     "/dashboard/orders-by-date?from=2026-08-01&to=2026-11-30&limit=50".to_owned()

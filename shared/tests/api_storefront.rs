@@ -405,6 +405,21 @@ async fn a_longer_setting_delays_abandonment_and_the_setting_is_checked() {
         assert_eq!(a.status, StatusCode::BAD_REQUEST, "{bad}");
         assert_eq!(a.json["error"]["code"], "invalid_abandon_after");
     }
+    // 90.0 is a whole number as JSON Schema counts them.
+    assert_eq!(
+        put(json!({"abandon_after_minutes": 90.0})).await.json,
+        json!({"abandon_after_minutes": 90})
+    );
+    for bad in [
+        json!({"abandon_after_minutes": 90.5}),
+        json!({"abandon_after_minutes": -1.0}),
+    ] {
+        assert_eq!(
+            put(bad.clone()).await.status,
+            StatusCode::BAD_REQUEST,
+            "{bad}"
+        );
+    }
     assert_eq!(
         put(json!({"abandon_after_minutes": 180})).await.status,
         StatusCode::OK

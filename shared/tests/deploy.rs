@@ -511,7 +511,12 @@ fn each_function_is_granted_exactly_what_its_code_uses() {
         // storefront events have none).
         if let Some(e) = endpoint_named(name)
             && e.method() == http::Method::GET
-            && !["shopify-install", "shopify-callback", "tenants-me-ingest-key"].contains(&e.name)
+            && ![
+                "shopify-install",
+                "shopify-callback",
+                "tenants-me-ingest-key",
+            ]
+            .contains(&e.name)
         {
             assert!(!got.contains("table:write"), "{name}: a GET never writes");
         }

@@ -159,9 +159,10 @@ pub async fn settings_put(
     tenant: TenantId,
     JsonObject(body): JsonObject,
 ) -> Result<Json<Value>, ApiError> {
+    // A whole number, however it is written (`90` or `90.0`, both JSON integers by JSON Schema).
     let minutes = body
         .get("abandon_after_minutes")
-        .and_then(Value::as_u64)
+        .and_then(|v| v.as_u64().or_else(|| whole(v.as_f64()?)))
         .and_then(|m| u32::try_from(m).ok())
         .filter(|m| (1..=Settings::MAX_ABANDON_AFTER).contains(m))
         .ok_or_else(|| ApiError::BadRequest {
@@ -173,6 +174,14 @@ pub async fn settings_put(
     };
     app.store.write(vec![s.write(tenant)]).await?;
     Ok(Json(json!({ "abandon_after_minutes": minutes })))
+}
+
+/// `f` as a whole number, when it is one within the settings' range.
+fn whole(f: f64) -> Option<u64> {
+    (f.fract() == 0.0 && (0.0..=f64::from(Settings::MAX_ABANDON_AFTER)).contains(&f))
+        .then(|| rust_decimal::Decimal::from_f64_retain(f))
+        .flatten()
+        .and_then(|d| d.to_u64())
 }
 
 fn counts_json(c: &FunnelCounts, into: &mut Map<String, Value>) {
