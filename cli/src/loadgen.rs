@@ -138,6 +138,26 @@ pub(crate) fn order(id: u64) -> DemoOrder {
     }
 }
 
+/// A merchant `<name>@example.com` with the shop `<name>.myshopify.com`, registered in process.
+pub(crate) async fn bench_tenant(
+    app: &App,
+    name: &str,
+) -> Result<shared::auth::Registered, super::CliError> {
+    Ok(shared::auth::register(
+        app.store.as_ref(),
+        &app.keys,
+        app.clock.now(),
+        shared::auth::Registration {
+            name: shared::domain::TenantName::parse("Bench")?,
+            email: shared::domain::Email::parse(&format!("{name}@example.com"))?,
+            password: shared::domain::Password::parse("bench password".into())?,
+            shop_domain: shared::domain::ShopDomain::parse(&format!("{name}.myshopify.com"))?,
+        },
+    )
+    .await
+    .map_err(|e| e.to_string())?)
+}
+
 /// Dashboard read latency over a tenant holding `n` orders: loads them through the same apply path
 /// as webhooks (as the sync does, without event records), then times each dashboard endpoint
 /// through the full router (authentication included), in process.
@@ -150,19 +170,7 @@ pub async fn dashboard(sizes: &[u64], requests: usize) -> Result<(), super::CliE
         let dir =
             std::env::current_dir()?.join(format!(".bench-dashboard-{}-{n}", std::process::id()));
         let (app, _sync_requests) = App::local(&dir, &Config::default()).await?;
-        let reg = shared::auth::register(
-            app.store.as_ref(),
-            &app.keys,
-            app.clock.now(),
-            shared::auth::Registration {
-                name: shared::domain::TenantName::parse("Bench")?,
-                email: shared::domain::Email::parse("bench@example.com")?,
-                password: shared::domain::Password::parse("bench password".into())?,
-                shop_domain: shared::domain::ShopDomain::parse("bench.myshopify.com")?,
-            },
-        )
-        .await
-        .map_err(|e| e.to_string())?;
+        let reg = bench_tenant(&app, "bench").await?;
         let tenant = reg.tenant.id;
         let loaded = Instant::now();
         let next = Arc::new(AtomicU64::new(0));

@@ -152,19 +152,7 @@ pub async fn funnel(n: u64, requests: usize) -> Result<(), super::CliError> {
 
     let dir = std::env::current_dir()?.join(format!(".bench-funnel-{}", std::process::id()));
     let (app, _sync_requests) = App::local(&dir, &unlimited()).await?;
-    let reg = shared::auth::register(
-        app.store.as_ref(),
-        &app.keys,
-        app.clock.now(),
-        shared::auth::Registration {
-            name: shared::domain::TenantName::parse("Bench")?,
-            email: shared::domain::Email::parse("funnel@example.com")?,
-            password: shared::domain::Password::parse("bench password".into())?,
-            shop_domain: shared::domain::ShopDomain::parse("funnel.myshopify.com")?,
-        },
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    let reg = crate::loadgen::bench_tenant(&app, "funnel").await?;
     let tenant = reg.tenant.id;
     let now = Utc::now();
     let loaded = Instant::now();

@@ -221,21 +221,9 @@ async fn killed_mid_load_no_acknowledged_webhook_is_lost() {
         senders.push(tokio::spawn(async move {
             for i in 0..100_000u64 {
                 let id = 1_000_000 + s * 100_000 + i;
-                let body = order(id);
-                let sig = shared::ingest::verify::sign(secret.as_bytes(), &body);
-                let sent = http
-                    .post(format!("{base}/webhooks/orders"))
-                    .header("content-type", "application/json")
-                    .header("x-shopify-topic", "orders/create")
-                    .header("x-shopify-shop-domain", shop)
-                    .header("x-shopify-event-id", format!("evt-{id}"))
-                    .header("x-shopify-hmac-sha256", sig)
-                    .body(body)
-                    .send()
-                    .await;
-                match sent {
-                    Ok(r) if r.status() == 200 => acked.lock().unwrap().push(id),
-                    Ok(r) => panic!("delivery answered {}", r.status()),
+                match deliver(&http, &base, secret, shop, id).await {
+                    Ok((200, _)) => acked.lock().unwrap().push(id),
+                    Ok((status, _)) => panic!("delivery answered {status}"),
                     Err(_) => return, // the server is gone
                 }
             }
@@ -444,14 +432,14 @@ impl Drop for FileBackedDynamo {
 }
 
 /// A delivery of order `id` as Shopify makes it (the event id is the order's: a redelivery carries
-/// the same one); the status and how long the answer took.
+/// the same one); the status and how long the answer took, or the transport error.
 async fn deliver(
     http: &reqwest::Client,
     base: &str,
     secret: &str,
     shop: &str,
     id: u64,
-) -> (u16, Duration) {
+) -> Result<(u16, Duration), reqwest::Error> {
     let body = order(id);
     let sig = shared::ingest::verify::sign(secret.as_bytes(), &body);
     let started = Instant::now();
@@ -464,11 +452,10 @@ async fn deliver(
         .header("x-shopify-hmac-sha256", sig)
         .body(body)
         .send()
-        .await
-        .unwrap()
+        .await?
         .status()
         .as_u16();
-    (status, started.elapsed())
+    Ok((status, started.elapsed()))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -526,7 +513,7 @@ async fn on_dynamodb_a_store_outage_answers_503_fast_and_redelivery_afterwards_e
             let mut i = 0u64;
             while !stop_sending.load(std::sync::atomic::Ordering::Relaxed) {
                 let id = 5_000_000 + s * 1_000_000 + i;
-                let (status, took) = deliver(&http, &base, secret, shop, id).await;
+                let (status, took) = deliver(&http, &base, secret, shop, id).await.unwrap();
                 answers.push((id, status, took));
                 i += 1;
                 if status != 200 {
@@ -586,7 +573,12 @@ async fn on_dynamodb_a_store_outage_answers_503_fast_and_redelivery_afterwards_e
         );
         let mut again = Vec::new();
         for id in pending {
-            if deliver(&http, &server.base, secret, shop, id).await.0 != 200 {
+            if deliver(&http, &server.base, secret, shop, id)
+                .await
+                .unwrap()
+                .0
+                != 200
+            {
                 again.push(id);
             }
         }

@@ -89,6 +89,14 @@ async fn deliver(t: &TestApp, topic: &str, shop: &str, body: Vec<u8>) -> Answer 
     a
 }
 
+/// The order fixture carrying `token` as its `checkout_token`; and its total.
+fn order_completing(token: &str) -> (Vec<u8>, String) {
+    let mut o: Value = serde_json::from_slice(&fixture("orders-create.json")).unwrap();
+    o["checkout_token"] = json!(token);
+    let total = o["current_total_price"].as_str().unwrap().to_owned();
+    (serde_json::to_vec(&o).unwrap(), total)
+}
+
 async fn funnel(t: &TestApp, m: &Merchant, from: &str, to: &str) -> Value {
     let a = t
         .get_with_token(&format!("/dashboard/funnel?from={from}&to={to}"), &m.token)
@@ -490,12 +498,7 @@ async fn a_checkout_is_completed_by_completed_at_by_its_event_or_by_an_order_and
             checkout_body("three", start, start, mail, None, "30.00"),
         )
         .await;
-        let order: Vec<u8> = {
-            let mut o: Value = serde_json::from_slice(&fixture("orders-create.json")).unwrap();
-            o["checkout_token"] = json!("three");
-            serde_json::to_vec(&o).unwrap()
-        };
-        deliver(&t, "orders/create", &m.shop, order).await;
+        deliver(&t, "orders/create", &m.shop, order_completing("three").0).await;
         t.clock.advance(Duration::hours(5));
         assert_eq!(run_job(&t).await.abandoned, 0, "{}", t.backend());
         let f = funnel(&t, &m, &day(start - Duration::days(1)), &day(start)).await;
@@ -528,10 +531,7 @@ async fn an_abandoned_checkout_completed_later_is_recovered_at_the_orders_total(
         .await;
         t.clock.advance(Duration::minutes(90));
         assert_eq!(run_job(&t).await.abandoned, 1);
-        let mut o: Value = serde_json::from_slice(&fixture("orders-create.json")).unwrap();
-        o["checkout_token"] = json!("back");
-        let total = o["current_total_price"].as_str().unwrap().to_owned();
-        let order = serde_json::to_vec(&o).unwrap();
+        let (order, total) = order_completing("back");
         deliver(&t, "orders/create", &m.shop, order.clone()).await;
         // The same order again (orders/paid) recovers nothing more.
         deliver(&t, "orders/paid", &m.shop, order).await;

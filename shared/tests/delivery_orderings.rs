@@ -22,7 +22,6 @@ fn event(id: &str) -> Option<EventRef<'_>> {
         id,
     })
 }
-use shared::store::embedded::EmbeddedStore;
 use shared::store::keys::tenant_partition;
 use shared::store::{Attr, Index, Item, Query, SortRange, Store};
 
@@ -237,13 +236,6 @@ async fn run_case(
     );
 }
 
-fn embedded_store(dirs: &std::sync::Mutex<Vec<tempfile::TempDir>>) -> Arc<dyn Store> {
-    let dir = tempfile::tempdir().unwrap();
-    let store = EmbeddedStore::open(dir.path()).unwrap();
-    dirs.lock().unwrap().push(dir);
-    Arc::new(store)
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() })]
 
@@ -254,7 +246,7 @@ proptest! {
     ) {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap();
         let dirs = std::sync::Mutex::new(Vec::new());
-        rt.block_on(run_case(|| embedded_store(&dirs), seed, concurrency, (6, 3, 2)));
+        rt.block_on(run_case(|| support::embedded_store(&dirs), seed, concurrency, (6, 3, 2)));
     }
 }
 

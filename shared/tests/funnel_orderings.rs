@@ -17,7 +17,6 @@ use shared::demo::Rng;
 use shared::domain::{Money, Order, ShopifyId, TenantId};
 use shared::ingest::{Change, EventRef, Topic, apply};
 use shared::store::Store;
-use shared::store::embedded::EmbeddedStore;
 use shared::store::items::storefront::{CheckoutItem, Settings};
 use shared::store::keys::TenantItem;
 use shared::storefront::checkout::CheckoutVersion;
@@ -329,13 +328,6 @@ async fn run_case(make: impl Fn() -> Arc<dyn Store>, seed: u64, concurrency: usi
     assert_eq!(got.1, want.1, "seed {seed}: checkouts");
 }
 
-fn embedded_store(dirs: &std::sync::Mutex<Vec<tempfile::TempDir>>) -> Arc<dyn Store> {
-    let dir = tempfile::tempdir().unwrap();
-    let store = EmbeddedStore::open(dir.path()).unwrap();
-    dirs.lock().unwrap().push(dir);
-    Arc::new(store)
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() })]
 
@@ -346,7 +338,7 @@ proptest! {
     ) {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap();
         let dirs = std::sync::Mutex::new(Vec::new());
-        rt.block_on(run_case(|| embedded_store(&dirs), seed, concurrency, 12));
+        rt.block_on(run_case(|| support::embedded_store(&dirs), seed, concurrency, 12));
     }
 }
 

@@ -295,3 +295,11 @@ impl TestApp {
             .unwrap_or_default()
     }
 }
+
+/// A fresh embedded store whose directory lives as long as `dirs` (for properties that make many).
+pub fn embedded_store(dirs: &std::sync::Mutex<Vec<tempfile::TempDir>>) -> Arc<dyn Store> {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    dirs.lock().unwrap().push(dir);
+    Arc::new(store)
+}
