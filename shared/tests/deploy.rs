@@ -309,11 +309,16 @@ fn every_endpoint_has_exactly_one_function_whose_http_route_is_the_routers() {
         let p = &routes[0]["Properties"];
         assert_eq!(p["Path"], e.path, "{name}: path");
         assert_eq!(p["Method"], e.method().as_str(), "{name}: method");
-        assert_eq!(
-            p["ApiId"],
-            json!({"Ref": "HttpApi"}),
-            "{name}: the shared API"
-        );
+        // Storefront events have their own API (no API-wide CORS; see template.yaml).
+        let api = if name == "events-ingest" {
+            "StorefrontApi"
+        } else {
+            "HttpApi"
+        };
+        assert_eq!(p["ApiId"], json!({"Ref": api}), "{name}: its API");
+        for pre in &preflights {
+            assert_eq!(pre["Properties"]["ApiId"], json!({"Ref": api}), "{name}: preflight API");
+        }
     }
     // Every HTTP route belongs to an endpoint, and each route is served once.
     let mut seen = BTreeSet::new();
