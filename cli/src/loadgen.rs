@@ -19,20 +19,7 @@ pub async fn webhooks(senders: &[usize], length: Duration) -> Result<(), super::
     let dir = std::env::current_dir()?.join(format!(".bench-webhooks-{}", std::process::id()));
     let (app, _sync_requests) = App::local(&dir, &Config::default()).await?;
     let secret = app.shopify_secret().await?.expose_secret().to_owned();
-    let router = shared::routes::local_router(app);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr: SocketAddr = listener.local_addr()?;
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await;
-    });
-    let base = format!("http://{addr}");
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(256)
-        .build()?;
+    let (base, http, server) = serve_in_process(app).await?;
     let shop = "loadgen.myshopify.com";
     let reg = http
         .post(format!("{base}/auth/register"))
@@ -136,6 +123,27 @@ pub(crate) fn order(id: u64) -> DemoOrder {
             updated_at: base,
         }),
     }
+}
+
+/// Every route of `app` served on a free loopback port in this process: its base URL, a client
+/// with a connection pool for many senders, and the server task (abort it when done).
+pub(crate) async fn serve_in_process(
+    app: App,
+) -> Result<(String, reqwest::Client, tokio::task::JoinHandle<()>), super::CliError> {
+    let router = shared::routes::local_router(app);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr: SocketAddr = listener.local_addr()?;
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await;
+    });
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()?;
+    Ok((format!("http://{addr}"), http, server))
 }
 
 /// A merchant `<name>@example.com` with the shop `<name>.myshopify.com`, registered in process.

@@ -2,7 +2,6 @@
 //! in-process `insights serve` on a fresh embedded store, and funnel read latency over a store
 //! holding many events.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -11,6 +10,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use shared::App;
 use shared::config::Config;
+
+use crate::loadgen::serve_in_process;
 
 /// No limit gets in the way of a benchmark (the limits have their own tests).
 fn unlimited() -> Config {
@@ -46,20 +47,7 @@ pub async fn events(
 ) -> Result<(), super::CliError> {
     let dir = std::env::current_dir()?.join(format!(".bench-events-{}", std::process::id()));
     let (app, _sync_requests) = App::local(&dir, &unlimited()).await?;
-    let router = shared::routes::local_router(app);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr: SocketAddr = listener.local_addr()?;
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await;
-    });
-    let base = format!("http://{addr}");
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(256)
-        .build()?;
+    let (base, http, server) = serve_in_process(app).await?;
     let reg: Value = http
         .post(format!("{base}/auth/register"))
         .json(&json!({"name": "Bench", "email": "events@example.com", "password": "bench password", "shop_domain": "events.myshopify.com"}))

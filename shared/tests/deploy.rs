@@ -317,7 +317,11 @@ fn every_endpoint_has_exactly_one_function_whose_http_route_is_the_routers() {
         };
         assert_eq!(p["ApiId"], json!({"Ref": api}), "{name}: its API");
         for pre in &preflights {
-            assert_eq!(pre["Properties"]["ApiId"], json!({"Ref": api}), "{name}: preflight API");
+            assert_eq!(
+                pre["Properties"]["ApiId"],
+                json!({"Ref": api}),
+                "{name}: preflight API"
+            );
         }
     }
     // Every HTTP route belongs to an endpoint, and each route is served once.
