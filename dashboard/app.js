@@ -395,8 +395,10 @@ function resetConnection() {
 
 /**
  * Reads GET /tenants/me and GET /sync/status and shows them. `quiet` (the background refresh)
- * reports no error. `afterInstall`: the page just landed from an install, so a sync is asked for
- * unless one runs (the shop's first import, or a fresh one after a reconnect).
+ * reports no error. `afterInstall`: the page just landed from an install, whose callback queued
+ * the shop's sync itself (its first import, or a fresh one after a reconnect): the page only
+ * watches for its end, to load the numbers again. Asking for another here would start a second
+ * sync whenever the first has already ended.
  */
 async function loadConnection({ afterInstall = false, quiet = false } = {}) {
   const panel = $('connection');
@@ -404,11 +406,9 @@ async function loadConnection({ afterInstall = false, quiet = false } = {}) {
   try {
     const [me, sync] = await Promise.all([dashboardApi('/tenants/me'), dashboardApi('/sync/status')]);
     state.tenant = me.tenant || null;
+    if (afterInstall) state.syncPending = true;
     noteSync(sync);
     renderConnection();
-    if (afterInstall && connectionOf(state.tenant, sync) === 'connected' && sync.state !== 'running') {
-      await requestSync();
-    }
     panel.dataset.state = 'ready';
   } catch (e) {
     if (e instanceof SessionEnded) return;
