@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
-use fake_shopify::{FakeConfig, FakeOrder, FakeShopify};
+use fake_shopify::{FakeCheckout, FakeConfig, FakeOrder, FakeShopify};
 use http::{Method, StatusCode};
 use rust_decimal::Decimal;
 use secrecy::SecretString;
@@ -688,4 +688,99 @@ async fn a_bulk_import_interrupted_mid_file_resumes_after_its_last_checkpoint() 
     let m = s.metrics().await;
     assert_eq!(m["orders"], orders);
     assert_eq!(m["revenue"], format!("{revenue:.2}"));
+}
+
+/// The funnel over the ten days around the fake's data, as the contract answers it.
+async fn funnel(s: &Setup) -> serde_json::Value {
+    let to = s.t.clock_today() + chrono::Duration::days(1);
+    let from = to - chrono::Duration::days(12);
+    let a = s
+        .call(
+            Method::GET,
+            &format!("/dashboard/funnel?from={from}&to={to}"),
+            None,
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.json);
+    a.json
+}
+
+#[tokio::test]
+async fn a_shop_connected_late_gets_its_abandoned_checkouts_from_the_sync() {
+    let s = setup(FakeConfig::default()).await;
+    let now = shared::clock::Clock::now(s.t.clock.as_ref());
+    // 260 checkouts (two pages) over the last five days; every tenth completed (recovered in
+    // Shopify's words); all last updated over an hour ago.
+    for id in 1..=260u64 {
+        let created = now - chrono::Duration::hours(2 + (id % 5) as i64 * 24);
+        let mut c = FakeCheckout::new(id, &format!("tok{id:04}"), created);
+        c.updated_at = created + chrono::Duration::minutes(3);
+        if id % 10 == 0 {
+            c.completed_at = Some(c.updated_at);
+        }
+        s.fake.upsert_checkout(c);
+    }
+    s.connect().await;
+    assert!(matches!(s.sync().await, RunOutcome::Done { .. }));
+    assert_eq!(s.fake.pages_served(Kind::Checkouts), 2);
+    let f = funnel(&s).await;
+    assert_eq!(f["checkouts_started"], 260);
+    assert_eq!(f["checkouts_completed"], 26);
+    assert_eq!(f["checkouts_abandoned"], 0, "abandonment is the job's");
+
+    // The job abandons every open one (due in the past: at its next run), once.
+    let job =
+        |at| shared::storefront::abandon::run(s.t.app.store.as_ref(), at, Duration::from_secs(30));
+    assert_eq!(job(now).await.unwrap().abandoned, 234);
+    assert_eq!(job(now).await.unwrap().abandoned, 0);
+    let f = funnel(&s).await;
+    assert_eq!(f["checkouts_abandoned"], 234);
+    assert_eq!(f["abandoned_value"], "5850.00");
+
+    // The same checkout by webhook and by the sync is one checkout: its order recovers it.
+    let mut order: serde_json::Value =
+        serde_json::from_slice(&support::fixture("orders-create.json")).unwrap();
+    order["checkout_token"] = json!("tok0001");
+    let total = order["current_total_price"].as_str().unwrap().to_owned();
+    let a =
+        s.t.deliver(&Delivery::new(
+            "orders/create",
+            "snowdevil.myshopify.com",
+            serde_json::to_vec(&order).unwrap(),
+        ))
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.json);
+    let f = funnel(&s).await;
+    assert_eq!(f["checkouts_started"], 260);
+    assert_eq!(f["checkouts_completed"], 27);
+    assert_eq!(f["checkouts_recovered"], 1);
+    assert_eq!(f["recovered_value"], total);
+
+    // An incremental run reads what changed and the overlap before the watermark (the 52 last
+    // updated together, at the newest time), and counts nothing twice.
+    let newest = now - chrono::Duration::hours(2) + chrono::Duration::minutes(3);
+    let overlap = newest - chrono::Duration::minutes(shared::sync::OVERLAP_MINUTES);
+    let in_overlap = (1..=260u64)
+        .filter(|id| {
+            let updated = now - chrono::Duration::hours(2 + (id % 5) as i64 * 24)
+                + chrono::Duration::minutes(3);
+            *id != 7 && updated >= overlap
+        })
+        .count() as u64;
+    let served = s.fake.records_served(Kind::Checkouts);
+    s.fake.touch(Kind::Checkouts, &[7], now);
+    assert!(matches!(s.sync().await, RunOutcome::Done { .. }));
+    let read = s.fake.records_served(Kind::Checkouts) - served;
+    assert_eq!(read, in_overlap + 1, "the overlap and the one that changed");
+    let again = funnel(&s).await;
+    assert_eq!(again["checkouts_started"], 260);
+    assert_eq!(again["checkouts_abandoned"], 234);
+    assert_eq!(again["checkouts_recovered"], 1);
+
+    // `/sync/status` keeps to the contract's three kinds.
+    let status = s.call(Method::GET, "/sync/status", None).await.json;
+    let kinds: Vec<&String> = status["watermarks"].as_object().unwrap().keys().collect();
+    assert_eq!(kinds, ["customers", "orders", "products"]);
+    let kinds: Vec<&String> = status["counts"].as_object().unwrap().keys().collect();
+    assert_eq!(kinds, ["customers", "orders", "products"]);
 }

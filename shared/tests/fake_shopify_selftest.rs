@@ -7,7 +7,7 @@ mod fake_shopify;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use fake_shopify::{FakeConfig, FakeOrder, FakeShopify};
+use fake_shopify::{FakeCheckout, FakeConfig, FakeOrder, FakeShopify};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use shared::domain::ShopDomain;
@@ -742,4 +742,56 @@ async fn a_retry_after_shopify_could_never_mean_is_waited_as_no_wait_and_the_cal
             started.elapsed()
         );
     }
+}
+
+#[tokio::test]
+async fn abandoned_checkouts_page_by_id_filter_by_updated_at_and_need_read_orders() {
+    let fake = FakeShopify::start(FakeConfig::default()).await;
+    // Ids in the reverse order of their updates: the connection pages by id, not by time.
+    for id in 1..=300u64 {
+        let at = t("2026-11-01T00:00:00Z") + chrono::Duration::minutes(301 - id as i64);
+        fake.upsert_checkout(FakeCheckout::new(id, &format!("tok{id}"), at));
+    }
+    let c = fake.client();
+    let tokens = |changes: &[(Change, DateTime<Utc>)]| -> Vec<String> {
+        changes
+            .iter()
+            .map(|(ch, _)| match ch {
+                Change::UpsertCheckout(v) => v.token.clone(),
+                other => panic!("unexpected change {other:?}"),
+            })
+            .collect()
+    };
+    let first = records::page(&c, Kind::Checkouts, None, None, None)
+        .await
+        .unwrap();
+    let next = first.next.clone().expect("a second page");
+    let second = records::page(&c, Kind::Checkouts, None, Some(&next), None)
+        .await
+        .unwrap();
+    assert!(second.next.is_none());
+    let mut all = tokens(&first.changes);
+    all.extend(tokens(&second.changes));
+    let expected: Vec<String> = (1..=300).map(|id| format!("tok{id}")).collect();
+    assert_eq!(all, expected, "every checkout once, by id");
+
+    // Updated at or after 04:50: ids 1..=11 (updated 04:50 to 05:00).
+    let since = t("2026-11-01T04:50:00Z");
+    let recent = records::page(&c, Kind::Checkouts, Some(since), None, None)
+        .await
+        .unwrap();
+    assert_eq!(recent.changes.len(), 11);
+    assert!(recent.changes.iter().all(|(_, at)| *at >= since));
+
+    // Shopify has no UPDATED_AT sort key for this connection.
+    let q = "query { abandonedCheckouts(first: 5, sortKey: UPDATED_AT) { nodes { id } } }";
+    let err = failure(c.query(q, json!({})).await);
+    assert!(matches!(err, ShopifyError::Protocol(_)), "{err}");
+
+    fake.set_scopes(&["read_customers", "read_products"]);
+    let err = failure(records::page(&c, Kind::Checkouts, None, None, None).await);
+    assert!(
+        matches!(err, ShopifyError::Unauthorized { status: 403 }),
+        "{err}"
+    );
 }

@@ -218,6 +218,16 @@ describe('connecting a shop through the page', { skip: SKIP }, () => {
     const orders = await apiJson('/dashboard/orders-by-date', token);
     const rows = await main.locator('[data-testid="orders-table"] tbody tr[data-order-id]').evaluateAll((trs) => trs.map((tr) => tr.dataset.orderId));
     assert.deepEqual(rows, orders.orders.map((o) => o.id), 'the orders table lists the synced orders, ids as sent');
+    // The shop's abandoned checkouts came with the sync: started, and completed when Shopify says
+    // so, in the funnel the page shows for its range (the fake's are from the last few days).
+    const range = `from=${await byTestId(main, 'range-from').inputValue()}&to=${await byTestId(main, 'range-to').inputValue()}`;
+    const funnel = await apiJson(`/dashboard/funnel?${range}`, token);
+    assert.equal(funnel.checkouts_started, shop.abandonedCheckouts.length);
+    assert.equal(funnel.checkouts_completed, shop.abandonedCheckouts.filter((c) => c.completedAt).length);
+    await main.waitForFunction(
+      (n) => document.querySelector('[data-testid="funnel-checkouts-started"]')?.dataset.value === String(n),
+      funnel.checkouts_started,
+    );
     assert.ok(
       shop.subscriptions.some((s) => s.topic === 'APP_UNINSTALLED' && s.uri === `${BASE_URL}/webhooks`),
       'connecting subscribed the shop\'s webhooks to this server',

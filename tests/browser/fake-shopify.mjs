@@ -5,7 +5,8 @@
 //   code, host, shop, state, timestamp and Shopify's hmac; POST /admin/oauth/access_token exchanges
 //   a code (expiring=1) or a refresh token (rotated) for an expiring offline token.
 // - GraphQL Admin API (POST /admin/api/<version>/graphql.json, X-Shopify-Access-Token): the shop
-//   query, customers/products/orders pages (first, after, query "updated_at:>='…'"), bulk
+//   query, customers/products/orders/abandonedCheckouts pages (first, after, query
+//   "updated_at:>='…'"; abandoned checkouts by id, as Shopify has no UPDATED_AT key for them), bulk
 //   operations (bulkOperationRunQuery, node(id) / currentBulkOperation polling, the JSONL file),
 //   webhookSubscriptions and webhookSubscriptionCreate; scopes are enforced (ACCESS_DENIED) and every
 //   answer carries extensions.cost with a leaky bucket like Shopify's (THROTTLED past it).
@@ -14,7 +15,8 @@
 // Which shop an authorize is for: the base URL carries no shop, so the browser says it with the
 // cookie `fake_shopify_shop` (like the merchant's session in that shop's admin); the cookie
 // `fake_shopify_scope`, when set, is the scope the merchant grants (else what was asked for).
-// Each shop is created on its first authorize with a handful of customers, products and orders.
+// Each shop is created on its first authorize with a handful of customers, products, orders and
+// abandoned checkouts (one of them recovered).
 //
 // Control endpoints for tests (never part of Shopify):
 //   GET  /_fake/shops/<shop>            what the shop holds and what happened to it (JSON)
@@ -39,7 +41,7 @@ const MAX_BODY = 1024 * 1024;
 const BUCKET_MAX = 2000;
 const RESTORE_RATE = 100;
 const SHOP_DOMAIN = /^[a-z0-9][a-z0-9-]*\.myshopify\.com$/;
-const SCOPE_OF = new Map([['customers', 'read_customers'], ['products', 'read_products'], ['orders', 'read_orders']]);
+const SCOPE_OF = new Map([['customers', 'read_customers'], ['products', 'read_products'], ['orders', 'read_orders'], ['abandonedCheckouts', 'read_orders']]);
 // A bulk operation runs this long before its file is ready (the server polls every few seconds).
 const BULK_RUN_MS = 1000;
 
@@ -101,6 +103,21 @@ function makeShop(domain, now) {
       customer: { ...customer },
     };
   });
+  // Abandoned checkouts, as the Admin API lists them: the token only in the recovery link; the
+  // second one was completed later (recovered, in Shopify's words).
+  const abandonedCheckouts = ['64.00', '129.99', '18.50'].map((amount, i) => {
+    const token = crypto.createHash('sha256').update(`${domain}/checkout/${i}`).digest('hex').slice(0, 32);
+    const created = at(2 + i, 14 * 60 + i * 11);
+    const completedAt = i === 1 ? at(2 + i, 14 * 60 + i * 11 + 40) : null;
+    return {
+      id: gid('AbandonedCheckout', base + 2000n + BigInt(i)),
+      abandonedCheckoutUrl: `https://${domain}/${base}/checkouts/ac/${token}/recover?key=${token.slice(0, 12)}`,
+      createdAt: created,
+      updatedAt: completedAt ?? at(2 + i, 14 * 60 + i * 11 + 6),
+      completedAt,
+      totalPriceSet: { shopMoney: { amount, currencyCode: 'CAD' } },
+    };
+  });
   return {
     domain,
     id: String(base),
@@ -110,6 +127,7 @@ function makeShop(domain, now) {
     customers,
     products,
     orders,
+    abandonedCheckouts,
     subscriptions: [],
     bulk: [],
     bucket: { available: BUCKET_MAX, at: Date.now() },
@@ -315,14 +333,16 @@ export function startFakeShopify({ port = 0, secret = process.env.SHOPIFY_API_SE
         },
       };
     }
-    for (const kind of ['customers', 'products', 'orders']) {
+    for (const kind of SCOPE_OF.keys()) {
       if (new RegExp(`\\b${kind}\\s*\\(`).test(q)) {
         need(SCOPE_OF.get(kind));
         const since = /updated_at:>='([^']+)'/.exec(String(vars.query ?? ''))?.[1];
+        // Abandoned checkouts come by id (their only order here); the others by updatedAt.
+        const by = kind === 'abandonedCheckouts' ? 'id' : 'updatedAt';
         const records = shop[kind]
           .filter((r) => !since || r.updatedAt >= new Date(since).toISOString().replace(/\.\d{3}Z$/, 'Z'))
           .slice()
-          .sort((a, b) => (a.updatedAt < b.updatedAt ? -1 : a.updatedAt > b.updatedAt ? 1 : 0))
+          .sort((a, b) => (a[by] < b[by] ? -1 : a[by] > b[by] ? 1 : 0))
           .map(withoutVariants);
         const { nodes, pageInfo } = pageOf(records, Math.min(Number(vars.first) || 50, 250), vars.after);
         return { data: { [kind]: { pageInfo, nodes } }, nodes: nodes.length };

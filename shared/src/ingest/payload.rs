@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer};
 
 use crate::domain::{Customer, Money, Order, Product, ShopifyId};
-use crate::storefront::checkout::{CheckoutVersion, valid_token};
+use crate::storefront::checkout::{CheckoutVersion, keep_recovery_url, valid_token};
 
 /// Why a body was refused: `code` is the API's `error.code`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -220,10 +220,7 @@ pub fn checkout(body: &[u8]) -> Result<CheckoutVersion, PayloadError> {
         ),
     };
     let present = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
-    // A recovery link is only kept when it is Shopify's own https address, and not overlong.
-    let recovery_url = b.abandoned_checkout_url.filter(|u| {
-        u.starts_with("https://") && u.len() <= 2048 && !u.chars().any(char::is_control)
-    });
+    let recovery_url = b.abandoned_checkout_url.and_then(keep_recovery_url);
     Ok(CheckoutVersion {
         token,
         created_at,

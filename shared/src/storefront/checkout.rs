@@ -22,7 +22,28 @@ pub fn valid_token(token: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-/// One `checkouts/create|update` delivery, projected.
+/// A recovery link is only kept when it is Shopify's own https address, and not overlong.
+pub fn keep_recovery_url(url: String) -> Option<String> {
+    (url.starts_with("https://") && url.len() <= 2048 && !url.chars().any(char::is_control))
+        .then_some(url)
+}
+
+/// The checkout token in a recovery link: the path segment before the final `recover`, after a
+/// `checkouts` segment (`https://{shop}/{shop id}/checkouts/{token}/recover?key=..`, or with a
+/// prefix segment as in `/checkouts/ac/{token}/recover`). The Admin API's `AbandonedCheckout`
+/// carries no `token` field: this is how a synced checkout joins its webhooks, pixel events and
+/// order.
+pub fn token_from_recovery_url(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("https://")?;
+    let path = rest.split(['?', '#']).next()?;
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    let recover = segments.iter().rposition(|s| *s == "recover")?;
+    let token = *segments.get(recover.checked_sub(1)?)?;
+    let checkouts = segments[..recover - 1].contains(&"checkouts");
+    (checkouts && valid_token(token)).then(|| token.to_owned())
+}
+
+/// One `checkouts/create|update` delivery (or a synced `AbandonedCheckout`), projected.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckoutVersion {
     pub token: String,
@@ -445,6 +466,32 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_token_of_a_recovery_link_is_the_segment_before_recover() {
+        let cases = [
+            (
+                "https://snowdevil.myshopify.com/548380009/checkouts/b490a9220cd14d7344024f4874f640a6/recover?key=abc",
+                Some("b490a9220cd14d7344024f4874f640a6"),
+            ),
+            (
+                "https://shop.example/60000000000/checkouts/ac/Z2NwLXVz_0-1/recover?key=k#top",
+                Some("Z2NwLXVz_0-1"),
+            ),
+            ("https://shop.example/checkouts/tok/recover", Some("tok")),
+            // Not a recovery link, not Shopify's form, not https, or no usable token.
+            ("https://shop.example/checkouts/tok", None),
+            ("https://shop.example/carts/tok/recover", None),
+            ("http://shop.example/checkouts/tok/recover", None),
+            ("https://shop.example/checkouts/to%20k/recover", None),
+            ("https://shop.example/checkouts//recover", None),
+            ("https://shop.example/recover", None),
+            ("", None),
+        ];
+        for (url, token) in cases {
+            assert_eq!(token_from_recovery_url(url).as_deref(), token, "{url}");
+        }
+    }
+
     proptest! {
         #[test]
         fn any_order_of_arrival_ends_in_the_same_checkout(
@@ -467,6 +514,22 @@ mod tests {
                 apply(&mut other, f);
             }
             prop_assert_eq!(other, in_order);
+        }
+
+        #[test]
+        fn a_recovery_link_gives_back_its_token_and_nothing_panics(
+            token in "[A-Za-z0-9_-]{1,64}",
+            shop_id in any::<u64>(),
+            prefix in proptest::option::of("[a-z]{1,3}"),
+            query in "[a-z0-9=&]{0,40}",
+            junk in ".{0,80}",
+        ) {
+            let middle = prefix.map(|p| format!("{p}/")).unwrap_or_default();
+            let url = format!("https://s.myshopify.com/{shop_id}/checkouts/{middle}{token}/recover?{query}");
+            prop_assert_eq!(token_from_recovery_url(&url), Some(token));
+            if let Some(t) = token_from_recovery_url(&junk) {
+                prop_assert!(valid_token(&t));
+            }
         }
     }
 }

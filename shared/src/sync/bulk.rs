@@ -23,9 +23,10 @@ const POLL: &str = "query Poll($id: ID!) { node(id: $id) { ... on BulkOperation 
 /// Lines between checkpoints.
 const CHECKPOINT_EVERY: u64 = 500;
 
-/// The bulk query for a kind: the same fields as the paged query.
-fn bulk_query(kind: Kind) -> &'static str {
-    match kind {
+/// The bulk query for a kind: the same fields as the paged query. Abandoned checkouts are only
+/// ever read page by page (a first import is a shop's orders), so they have none.
+fn bulk_query(kind: Kind) -> Option<&'static str> {
+    Some(match kind {
         Kind::Orders => {
             "{ orders { edges { node { id name createdAt updatedAt cancelledAt test displayFinancialStatus currencyCode currentTotalPriceSet { shopMoney { amount currencyCode } } totalPriceSet { shopMoney { amount currencyCode } } customer { id firstName lastName email updatedAt } } } } }"
         }
@@ -35,7 +36,8 @@ fn bulk_query(kind: Kind) -> &'static str {
         Kind::Products => {
             "{ products { edges { node { id title updatedAt variants { edges { node { id title price sku } } } } } } }"
         }
-    }
+        Kind::Checkouts => return None,
+    })
 }
 
 /// How a bulk import ended.
@@ -76,7 +78,10 @@ pub async fn import(
     let id = match &state.record().bulk_id {
         Some(id) => id.clone(),
         None => {
-            let data = match client.query(RUN, json!({"query": bulk_query(kind)})).await {
+            let Some(query) = bulk_query(kind) else {
+                return Ok(Bulk::Fallback);
+            };
+            let data = match client.query(RUN, json!({"query": query})).await {
                 Ok(d) => d,
                 Err(e) => return map_err(e).map_or(Ok(Bulk::NeedsReauth), Err),
             };

@@ -24,7 +24,8 @@
 //! - Data: `upsert_customer(id, first, last, email, updated_at)`, `upsert_product(id, title,
 //!   updated_at)` (keeps its variants; a new product gets one "Default Title" variant),
 //!   `add_variant(product_id, FakeVariant)`, `upsert_order(FakeOrder)` (`FakeOrder::new(id, at)` for
-//!   defaults), `generate(n_customers, n_products, n_orders, seed)` (appends, deterministic for a seed
+//!   defaults), `upsert_checkout(FakeCheckout)` (`FakeCheckout::new(id, token, at)`; its token is
+//!   only in `abandonedCheckoutUrl`, as on Shopify), `generate(n_customers, n_products, n_orders, seed)` (appends, deterministic for a seed
 //!   and `data_until`), `touch_orders(&ids, at)` / `touch(kind, &ids, at)` (bump `updatedAt`),
 //!   `remove(kind, id)`. Reading back: `ids(kind)` (in `UPDATED_AT` order), `len(kind)`,
 //!   `order(id)`, `customer(id)`, `product(id)`, `node(kind, id)` (the GraphQL node, as served).
@@ -58,18 +59,19 @@
 //!
 //! The root field is found by name outside string literals: `bulkOperationRunQuery(query:)`,
 //! `bulkOperationCancel(id:)`, `currentBulkOperation`, `bulkOperation(id:)`, `node(id:)`, then the
-//! first of `customers(`, `products(`, `orders(`, then `shop {`. Arguments may be literals or
+//! first of `customers(`, `products(`, `orders(`, `abandonedCheckouts(`, then `shop {`. Arguments may be literals or
 //! `$variables`. The answer holds every field the sync's queries ask for, whatever the selection
 //! (connections answer both `nodes` and, when the query mentions `edges`, `edges { cursor node }`).
 //!
 //! - `first` must be 1..=250 (`last` is not supported) else a GraphQL error; `after` is an opaque
 //!   cursor (base64 of `{"last_id":..,"last_value":..}`, like Shopify's); a garbage cursor is a
-//!   GraphQL error. `sortKey`: `UPDATED_AT` (ascending `(updatedAt, id)`), `CREATED_AT` (orders),
-//!   `ID` or none (by id). `query`: Shopify search syntax; `updated_at:>=`, `>`, `<=`, `<` with
+//!   GraphQL error. `sortKey`: `UPDATED_AT` (ascending `(updatedAt, id)`; not for abandoned
+//!   checkouts, as on Shopify), `CREATED_AT` (orders, abandoned checkouts), `ID` or none (by id). `query`: Shopify search syntax; `updated_at:>=`, `>`, `<=`, `<` with
 //!   `'quoted'`, `"quoted"` or bare RFC 3339 instants (or `YYYY-MM-DD`, UTC) are applied; any other
 //!   term is ignored, as Shopify ignores unknown filters.
-//! - Scopes: a resource without its `read_*` scope answers `ACCESS_DENIED`; without
-//!   `read_all_orders`, orders created over 60 days ago (wall clock) are invisible.
+//! - Scopes: a resource without its `read_*` scope (`read_orders` for abandoned checkouts) answers
+//!   `ACCESS_DENIED`; without `read_all_orders`, orders created over 60 days ago (wall clock) are
+//!   invisible.
 //! - Money is Shopify's Decimal text (`"214.63"`, `"19.9"`, `"25.0"` from `generate`; whatever a test
 //!   stores otherwise) in `{"shopMoney": {"amount", "currencyCode"}}`; `currentTotalPriceSet` and
 //!   `totalPriceSet` both carry `FakeOrder::total`. An order's `customer` is the stored customer's
@@ -78,7 +80,8 @@
 //!
 //! # Cost (Shopify's leaky bucket)
 //!
-//! Node weight `w` = 1 for customers and products, 2 for orders (the order plus its customer object).
+//! Node weight `w` = 1 for customers and products, 2 for orders (the order plus its customer object)
+//! and abandoned checkouts (the checkout plus its money).
 //! A connection query requests `2 + first × w` points and actually costs `2 + returned × w`. The shop
 //! query costs 2, `bulkOperationRunQuery`/`bulkOperationCancel` 10 (a mutation), bulk status and
 //! `node` queries 1. The bucket refills continuously at `restore_rate` up to `bucket_size` (computed
@@ -233,6 +236,35 @@ pub struct FakeOrder {
     pub customer: Option<u64>,
 }
 
+/// An `AbandonedCheckout` (recovered ones too: `completed_at`), served by `abandonedCheckouts`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FakeCheckout {
+    pub id: u64,
+    /// Only in the recovery link, as on Shopify (the object has no `token` field).
+    pub token: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+    /// Shopify's Decimal text.
+    pub total: String,
+    pub currency: String,
+}
+
+impl FakeCheckout {
+    /// An open USD checkout of 25.00, created and updated at `at`.
+    pub fn new(id: u64, token: &str, at: DateTime<Utc>) -> FakeCheckout {
+        FakeCheckout {
+            id,
+            token: token.to_owned(),
+            created_at: at,
+            updated_at: at,
+            completed_at: None,
+            total: "25.00".into(),
+            currency: "USD".into(),
+        }
+    }
+}
+
 impl FakeOrder {
     /// A paid USD order of 10.00 without customer, created and updated at `at`.
     pub fn new(id: u64, at: DateTime<Utc>) -> FakeOrder {
@@ -288,6 +320,7 @@ impl FakeShopify {
             customers: HashMap::new(),
             products: HashMap::new(),
             orders: HashMap::new(),
+            checkouts: HashMap::new(),
             fail_next: (0, 500),
             retry_after: None,
             fail_downloads: (0, 500),
@@ -408,6 +441,16 @@ impl FakeShopify {
         self.lock().orders.insert(order.id, order);
     }
 
+    pub fn upsert_checkout(&self, checkout: FakeCheckout) {
+        let checkout = FakeCheckout {
+            created_at: checkout.created_at.trunc_subsecs(0),
+            updated_at: checkout.updated_at.trunc_subsecs(0),
+            completed_at: checkout.completed_at.map(|c| c.trunc_subsecs(0)),
+            ..checkout
+        };
+        self.lock().checkouts.insert(checkout.id, checkout);
+    }
+
     /// Sets `updatedAt` of these orders (unknown ids are ignored).
     pub fn touch_orders(&self, ids: &[u64], at: DateTime<Utc>) {
         self.touch(Kind::Orders, ids, at);
@@ -421,6 +464,7 @@ impl FakeShopify {
                 Kind::Customers => st.customers.get_mut(id).map(|r| r.updated_at = at),
                 Kind::Products => st.products.get_mut(id).map(|r| r.updated_at = at),
                 Kind::Orders => st.orders.get_mut(id).map(|r| r.updated_at = at),
+                Kind::Checkouts => st.checkouts.get_mut(id).map(|r| r.updated_at = at),
             };
         }
     }
@@ -431,6 +475,7 @@ impl FakeShopify {
             Kind::Customers => st.customers.remove(&id).map(|_| ()),
             Kind::Products => st.products.remove(&id).map(|_| ()),
             Kind::Orders => st.orders.remove(&id).map(|_| ()),
+            Kind::Checkouts => st.checkouts.remove(&id).map(|_| ()),
         };
     }
 
@@ -448,6 +493,7 @@ impl FakeShopify {
             Kind::Customers => st.customers.len(),
             Kind::Products => st.products.len(),
             Kind::Orders => st.orders.len(),
+            Kind::Checkouts => st.checkouts.len(),
         }
     }
 
@@ -880,6 +926,7 @@ struct Inner {
     customers: HashMap<u64, FakeCustomer>,
     products: HashMap<u64, FakeProduct>,
     orders: HashMap<u64, FakeOrder>,
+    checkouts: HashMap<u64, FakeCheckout>,
     bucket: Bucket,
     fail_next: (u32, u16),
     /// The `Retry-After` the injected failures carry (any text, as a broken Shopify might send).
@@ -921,13 +968,14 @@ fn gid(kind: Kind, id: u64) -> String {
         Kind::Customers => "Customer",
         Kind::Products => "Product",
         Kind::Orders => "Order",
+        Kind::Checkouts => "AbandonedCheckout",
     };
     format!("gid://shopify/{t}/{id}")
 }
 
 fn weight(kind: Kind) -> u64 {
     match kind {
-        Kind::Orders => 2,
+        Kind::Orders | Kind::Checkouts => 2,
         Kind::Customers | Kind::Products => 1,
     }
 }
@@ -936,7 +984,7 @@ fn scope(kind: Kind) -> &'static str {
     match kind {
         Kind::Customers => "read_customers",
         Kind::Products => "read_products",
-        Kind::Orders => "read_orders",
+        Kind::Orders | Kind::Checkouts => "read_orders",
     }
 }
 
@@ -981,6 +1029,11 @@ impl Inner {
                 .values()
                 .map(|o| key(o.id, o.created_at, o.updated_at))
                 .collect(),
+            Kind::Checkouts => self
+                .checkouts
+                .values()
+                .map(|c| key(c.id, c.created_at, c.updated_at))
+                .collect(),
         }
     }
 
@@ -989,6 +1042,7 @@ impl Inner {
             Kind::Customers => self.customers.get(&id).map(|c| c.updated_at),
             Kind::Products => self.products.get(&id).map(|p| p.updated_at),
             Kind::Orders => self.orders.get(&id).map(|o| o.updated_at),
+            Kind::Checkouts => self.checkouts.get(&id).map(|c| c.updated_at),
         }
     }
 
@@ -1029,6 +1083,16 @@ impl Inner {
                     "currentTotalPriceSet": money,
                     "totalPriceSet": money,
                     "customer": customer,
+                })
+            }),
+            Kind::Checkouts => self.checkouts.get(&id).map(|c| {
+                json!({
+                    "id": gid(Kind::Checkouts, c.id),
+                    "abandonedCheckoutUrl": format!("https://{}/60000000000/checkouts/ac/{}/recover?key=k{}", self.config.shop_domain, c.token, c.id),
+                    "createdAt": rfc3339(c.created_at),
+                    "updatedAt": rfc3339(c.updated_at),
+                    "completedAt": c.completed_at.map(rfc3339),
+                    "totalPriceSet": {"shopMoney": {"amount": c.total, "currencyCode": c.currency}},
                 })
             }),
         }
@@ -1078,9 +1142,9 @@ impl Inner {
         let needed = scope(kind);
         (!self.has_scope(needed)).then(|| {
             json!({"errors": [{
-                "message": format!("Access denied for {} field. Required access: `{needed}` access scope.", kind.as_str()),
+                "message": format!("Access denied for {} field. Required access: `{needed}` access scope.", kind.field()),
                 "extensions": {"code": "ACCESS_DENIED", "documentation": "https://shopify.dev/api/usage/access-scopes", "requiredAccess": format!("`{needed}` access scope.")},
-                "path": [kind.as_str()],
+                "path": [kind.field()],
             }]})
         })
     }
@@ -1129,9 +1193,9 @@ impl Inner {
                 return Ok(self.charge(json!({ field: node }), 1, 1));
             }
         }
-        let root = [Kind::Customers, Kind::Products, Kind::Orders]
+        let root = Kind::ALL
             .into_iter()
-            .filter_map(|k| find_field(q, k.as_str()).map(|(at, c)| (at, c, k)))
+            .filter_map(|k| find_field(q, k.field()).map(|(at, c)| (at, c, k)))
             .min_by_key(|(at, _, _)| *at);
         if let Some((at, c, kind)) = root {
             let args = if c == '(' {
@@ -1240,15 +1304,18 @@ impl Inner {
             return Err(gql_error(
                 &format!(
                     "Argument 'first' on Field '{}' has an invalid value ({first}): it must be between 1 and 250.",
-                    kind.as_str()
+                    kind.field()
                 ),
                 "argumentLiteralsIncompatible",
             ));
         }
         let first = first as u64;
         let sort = match args.get("sortKey").and_then(Value::as_str) {
-            Some("UPDATED_AT") => SortKey::UpdatedAt,
-            Some("CREATED_AT") if kind == Kind::Orders => SortKey::CreatedAt,
+            // Shopify's `AbandonedCheckoutSortKeys` has no `UPDATED_AT`.
+            Some("UPDATED_AT") if kind != Kind::Checkouts => SortKey::UpdatedAt,
+            Some("CREATED_AT") if matches!(kind, Kind::Orders | Kind::Checkouts) => {
+                SortKey::CreatedAt
+            }
             Some("ID") | None => SortKey::Id,
             Some(other) => {
                 return Err(gql_error(
@@ -1312,7 +1379,7 @@ impl Inner {
         *self.stats.pages.entry(kind).or_default() += 1;
         *self.stats.records.entry(kind).or_default() += page.len() as u64;
         let actual = 2 + page.len() as u64 * w;
-        Ok(self.charge(json!({ kind.as_str(): conn }), requested, actual))
+        Ok(self.charge(json!({ kind.field(): conn }), requested, actual))
     }
 
     fn bulk_run(&mut self, args: &Map<String, Value>) -> Result<Value, Value> {
