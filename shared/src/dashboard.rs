@@ -4,15 +4,14 @@
 //! issued for.
 
 pub mod query;
-
-use std::collections::BTreeMap;
+pub mod sales;
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::token::TokenKeys;
 use crate::domain::{Customer, Money, TenantId};
-use crate::store::items::aggregates::{DayRollup, Totals};
+use crate::store::items::aggregates::Totals;
 use crate::store::items::resources::{CustomerRecord, OrderRecord};
 use crate::store::keys::{self, TenantItem};
 use crate::store::{Cursor, Index, Query, SortRange, Store, StoreError};
@@ -71,39 +70,21 @@ pub async fn days(
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Vec<Day>, StoreError> {
-    let mut found: BTreeMap<NaiveDate, Day> = BTreeMap::new();
-    let mut q = Query::partition(
-        Index::Primary,
-        keys::tenant_partition(tenant),
-        keys::day_range(from, to),
-    )
-    .limit(400);
-    loop {
-        let page = store.query(&q).await?;
-        for day in page.items.iter().filter_map(DayRollup::from_item) {
-            found.insert(
-                day.date,
-                Day {
-                    date: day.date,
-                    orders: day.orders,
-                    revenue: Money::new(day.revenue),
-                },
-            );
-        }
-        match page.next {
-            Some(c) => q.cursor = Some(c),
-            None => break,
-        }
-    }
+    let found = sales::rollups(store, tenant, from, to).await?;
     Ok(from
         .iter_days()
         .take_while(|d| *d <= to)
-        .map(|date| {
-            found.remove(&date).unwrap_or(Day {
+        .map(|date| match found.get(&date) {
+            Some(day) => Day {
+                date,
+                orders: day.orders,
+                revenue: Money::new(day.revenue),
+            },
+            None => Day {
                 date,
                 orders: 0,
                 revenue: Money::ZERO,
-            })
+            },
         })
         .collect())
 }

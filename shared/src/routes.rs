@@ -263,6 +263,10 @@ routes! {
         [TableRead, Counters, Clock, SigningKey], http::storefront::events;
     DashboardFunnel = "dashboard-funnel", GET "/dashboard/funnel", Accounts,
         [TableRead, Counters, Clock, SigningKey], http::storefront::funnel;
+    DashboardSales = "dashboard-sales", GET "/dashboard/sales", Accounts,
+        [TableRead, Counters, Clock, SigningKey], http::dashboard::sales;
+    DashboardTopProducts = "dashboard-top-products", GET "/dashboard/top-products", Accounts,
+        [TableRead, Counters, Clock, SigningKey], http::dashboard::top_products;
 }
 
 /// `sync-scheduler`: on the EventBridge schedule, queue a sync of every connected shop.

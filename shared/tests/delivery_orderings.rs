@@ -8,12 +8,15 @@ mod support;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, FixedOffset, TimeZone, Utc};
+use chrono::{DateTime, Duration, FixedOffset, NaiveDate, TimeZone, Utc};
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 use shared::demo::Rng;
-use shared::domain::{Customer, Money, Order, Product, ShopifyId, TenantId};
+use shared::domain::sales::{LineSale, OrderSales, RefundLine, RefundSale};
+use shared::domain::{Customer, Money, Order, Product, SalesFigures, ShopifyId, TenantId};
 use shared::ingest::{Change, EventRef, Topic, apply};
+use shared::store::items::aggregates::DayRollup;
+use shared::store::items::sales::ProductSalesRecord;
 
 /// Every event of the history has its own id: one topic for all of them dedupes the same way.
 fn event(id: &str) -> Option<EventRef<'_>> {
@@ -87,14 +90,22 @@ fn history(seed: u64, orders: u64, customers: u64, products: u64) -> Vec<(String
         let mut at = created;
         let mut cancelled = false;
         let mut cents = 1_000 + rng.below(50_000) as i64;
+        let mut sales = sale_parts(&mut rng, o, products);
         for v in 0..1 + rng.below(4) {
             if v > 0 {
                 // Sometimes 0: two versions sharing a timestamp (Shopify's are per second).
                 at += Duration::minutes(rng.below(120) as i64 / 4);
-                match rng.below(3) {
+                match rng.below(4) {
                     0 => cents -= cents / 4, // a partial refund
                     1 => cancelled = true,
-                    _ => {}
+                    2 => {
+                        // A refund of a line, dated up to 40 days later (another month, often).
+                        let refunded = at + Duration::days(rng.below(40) as i64);
+                        sales
+                            .refunds
+                            .push(refund(&mut rng, &sales, refunded.with_timezone(&tz)));
+                    }
+                    _ => sales.discounts += Decimal::new(rng.below(300) as i64, 2), // an edit
                 }
             }
             // Sometimes two versions share a timestamp (Shopify's seconds): the tie-break decides.
@@ -117,6 +128,8 @@ fn history(seed: u64, orders: u64, customers: u64, products: u64) -> Vec<(String
                 test,
                 customer_id: customer,
                 checkout_token: None,
+                // Sometimes a version without sale parts, as an older source sends it.
+                sales: (!rng.chance(12)).then(|| sales.clone()),
             };
             events.push((at, Change::UpsertOrder(order, snapshot)));
         }
@@ -131,6 +144,48 @@ fn history(seed: u64, orders: u64, customers: u64, products: u64) -> Vec<(String
         .enumerate()
         .map(|(i, (_, c))| (format!("evt-{seed}-{i}"), c))
         .collect()
+}
+
+/// An order's lines (of the generated products, or a custom item), discount, tax and shipping.
+fn sale_parts(rng: &mut Rng, order: u64, products: u64) -> OrderSales {
+    let lines: Vec<LineSale> = (0..1 + rng.below(3))
+        .map(|l| LineSale {
+            line: Some(order * 10 + l),
+            product: (products > 0 && !rng.chance(15)).then(|| 632910392 + rng.below(products)),
+            title: format!("Line {l}"),
+            quantity: 1 + rng.below(3) as i64,
+            price: Decimal::new(100 + rng.below(20_000) as i64, 2),
+            discount: Decimal::new(rng.below(500) as i64, 2),
+        })
+        .collect();
+    OrderSales {
+        discounts: lines.iter().map(|l| l.discount).sum(),
+        tax: Decimal::new(rng.below(3_000) as i64, 2),
+        shipping: Decimal::new(rng.below(2) as i64 * 999, 2),
+        lines,
+        refunds: Vec::new(),
+    }
+}
+
+/// A refund of one unit of one line, sometimes with the shipping.
+fn refund(rng: &mut Rng, sales: &OrderSales, at: DateTime<FixedOffset>) -> RefundSale {
+    let line = &sales.lines[rng.below(sales.lines.len() as u64) as usize];
+    RefundSale {
+        id: Some(rng.below(1 << 40)),
+        date: at.date_naive(),
+        lines: vec![RefundLine {
+            line: line.line,
+            product: None,
+            quantity: 1,
+            subtotal: line.price - Decimal::new(rng.below(100) as i64, 2),
+            tax: Decimal::new(rng.below(200) as i64, 2),
+        }],
+        shipping: if rng.chance(30) {
+            sales.shipping
+        } else {
+            Decimal::ZERO
+        },
+    }
 }
 
 /// Every delivery of every event 1-3 times, shuffled.
@@ -163,6 +218,11 @@ async fn state(store: &dyn Store, tenant: TenantId) -> BTreeMap<String, Item> {
                 continue;
             }
             item.remove("rev");
+            // A product's fallback title is whichever line title reached it first: cosmetic (a
+            // product record's title is what the list shows), not part of the property.
+            if sk.starts_with("PSALES#") {
+                item.remove("title");
+            }
             // A zero counter and an absent one are the same total.
             item.retain(|_, v| !matches!(v, Attr::N(n) if n.is_zero()));
             // A day whose counters all came back to zero reads as an absent day (zero-filled).
@@ -234,6 +294,85 @@ async fn run_case(
         want.contains_key("TOTALS") || events.is_empty(),
         "seed {seed}"
     );
+    // And the sales ledger is what a straightforward recomputation from the final orders gives.
+    let (days, products) = recomputed(&events);
+    let stored_days: Ledger = want
+        .values()
+        .filter_map(DayRollup::from_item)
+        .map(|d| (d.date, (d.orders, d.sales)))
+        .filter(|(_, v)| *v != (0, SalesFigures::default()))
+        .collect();
+    assert_eq!(stored_days, days, "seed {seed}: the ledger's days");
+    let stored_products: BTreeMap<ShopifyId, (Decimal, Decimal)> = want
+        .values()
+        .filter_map(ProductSalesRecord::from_ranked_item)
+        .map(|p| (p.id, (p.quantity, p.net_sales)))
+        .filter(|(_, v)| *v != (Decimal::ZERO, Decimal::ZERO))
+        .collect();
+    assert_eq!(
+        stored_products, products,
+        "seed {seed}: the ledger's products"
+    );
+}
+
+type Ledger = BTreeMap<NaiveDate, (u64, SalesFigures)>;
+
+/// The ledger from the final orders, computed directly: each order's newest version (its sale
+/// parts from the newest version that carried them), deleted and test orders left out, sales on
+/// the order's date, refunds on theirs, a customer new on the date of its earliest order.
+fn recomputed(events: &[(String, Change)]) -> (Ledger, BTreeMap<ShopifyId, (Decimal, Decimal)>) {
+    let mut orders: BTreeMap<ShopifyId, (Order, Option<Order>)> = BTreeMap::new();
+    let mut deleted = std::collections::BTreeSet::new();
+    for (_, change) in events {
+        match change {
+            Change::UpsertOrder(o, _) => {
+                let entry = orders.entry(o.id).or_insert_with(|| (o.clone(), None));
+                if o.version() > entry.0.version() {
+                    entry.0 = o.clone();
+                }
+                if o.sales.is_some() && entry.1.as_ref().is_none_or(|s| s.version() < o.version()) {
+                    entry.1 = Some(o.clone());
+                }
+            }
+            Change::DeleteOrder { id, .. } => {
+                deleted.insert(*id);
+            }
+            _ => {}
+        }
+    }
+    let mut days: Ledger = BTreeMap::new();
+    let mut products: BTreeMap<ShopifyId, (Decimal, Decimal)> = BTreeMap::new();
+    let mut firsts: BTreeMap<ShopifyId, (i64, u64, NaiveDate)> = BTreeMap::new();
+    for (id, (o, with_sales)) in &orders {
+        if o.test || deleted.contains(id) {
+            continue;
+        }
+        let date = o.local_date();
+        days.entry(date).or_default().0 += 1;
+        let parts = with_sales
+            .as_ref()
+            .and_then(|s| s.sales.clone())
+            .unwrap_or_default();
+        for (d, f) in parts.by_day(date, o.customer_id.is_some()) {
+            days.entry(d).or_default().1 += f;
+        }
+        for (p, sale) in parts.by_product().into_iter().take(60) {
+            let e = products.entry(p).or_default();
+            e.0 += sale.quantity;
+            e.1 += sale.net_sales;
+        }
+        if let Some(c) = o.customer_id {
+            let placed = (o.created_at.timestamp(), id.get(), date);
+            let first = firsts.entry(c).or_insert(placed);
+            *first = (*first).min(placed);
+        }
+    }
+    for (_, _, date) in firsts.into_values() {
+        days.entry(date).or_default().1.new_customers += Decimal::ONE;
+    }
+    days.retain(|_, v| *v != (0, SalesFigures::default()));
+    products.retain(|_, v| *v != (Decimal::ZERO, Decimal::ZERO));
+    (days, products)
 }
 
 proptest! {
@@ -267,12 +406,13 @@ async fn any_interleaving_of_deliveries_ends_where_in_order_delivery_ends_on_dyn
 }
 
 #[test]
-fn the_generated_histories_exercise_deletes_cancellations_tests_and_shared_timestamps() {
+fn the_generated_histories_exercise_deletes_cancellations_tests_refunds_and_shared_timestamps() {
     // Guards the generator: a property over histories without these would prove little.
     let mut deletes = 0;
     let mut cancelled = 0;
     let mut tests = 0;
     let mut shared_timestamps = 0;
+    let (mut refunds, mut without_sales) = (0, 0);
     for seed in 0..40 {
         let mut seen = std::collections::HashSet::new();
         for (_, c) in history(seed, 6, 3, 2) {
@@ -280,6 +420,12 @@ fn the_generated_histories_exercise_deletes_cancellations_tests_and_shared_times
                 && !seen.insert((o.id, o.updated_at))
             {
                 shared_timestamps += 1;
+            }
+            if let Change::UpsertOrder(o, _) = &c {
+                match &o.sales {
+                    Some(s) => refunds += s.refunds.len(),
+                    None => without_sales += 1,
+                }
             }
             match c {
                 Change::DeleteOrder { .. }
@@ -294,5 +440,9 @@ fn the_generated_histories_exercise_deletes_cancellations_tests_and_shared_times
     assert!(
         deletes > 10 && cancelled > 10 && tests > 5 && shared_timestamps > 5,
         "{deletes} {cancelled} {tests} {shared_timestamps}"
+    );
+    assert!(
+        refunds > 20 && without_sales > 5,
+        "{refunds} {without_sales}"
     );
 }

@@ -4,7 +4,7 @@
 use chrono::{DateTime, FixedOffset, NaiveDate, SecondsFormat, Utc};
 use sha2::{Digest, Sha256};
 
-use super::{Money, ShopifyId};
+use super::{Money, OrderSales, ShopifyId};
 
 /// Orders deliveries of one resource: later `updated_at` wins; equal timestamps are ordered by a
 /// hash of the content, so the winner never depends on arrival order; a deletion at time T beats
@@ -56,6 +56,8 @@ pub struct Order {
     pub customer_id: Option<ShopifyId>,
     /// The checkout it completed (`checkout_token`), which joins it to the funnel.
     pub checkout_token: Option<String>,
+    /// Its sale parts for the sales ledger; `None` when the source did not carry them.
+    pub sales: Option<OrderSales>,
 }
 
 impl Order {
@@ -66,7 +68,7 @@ impl Order {
 
     pub fn version(&self) -> Version {
         let content = format!(
-            "{}|{}|{}|{}|{:?}|{:?}|{}|{}|{:?}",
+            "{}|{}|{}|{}|{:?}|{:?}|{}|{}|{:?}|{:?}",
             self.name,
             self.created_at.to_rfc3339(),
             self.total.to_api(),
@@ -75,7 +77,8 @@ impl Order {
             self.financial_status,
             self.cancelled,
             self.test,
-            self.customer_id
+            self.customer_id,
+            self.sales,
         );
         Version::of_update(self.updated_at.with_timezone(&Utc), &content)
     }
@@ -163,6 +166,7 @@ mod tests {
             test: false,
             customer_id: None,
             checkout_token: None,
+            sales: None,
         };
         assert_eq!(o.local_date().to_string(), "2026-11-24");
         assert_eq!(

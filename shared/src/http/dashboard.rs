@@ -1,4 +1,5 @@
-//! Handlers: `GET /dashboard/metrics`, `/dashboard/orders-by-date`, `/dashboard/top-customers`.
+//! Handlers: `GET /dashboard/metrics`, `/dashboard/orders-by-date`, `/dashboard/top-customers`,
+//! `/dashboard/sales`, `/dashboard/top-products`.
 //! Each parses its query into the use case's request, calls it, and renders JSON.
 
 use axum::Json;
@@ -7,6 +8,7 @@ use chrono::NaiveDate;
 use serde_json::{Value, json};
 
 use super::ApiError;
+use crate::dashboard::sales::{Figures, SalesQuery, TopProductsQuery};
 use crate::dashboard::{self, OrdersByDateQuery, TopCustomersQuery};
 use crate::deps::Accounts;
 use crate::domain::{Money, TenantId};
@@ -82,6 +84,71 @@ pub async fn top_customers(
             "email": c.email,
             "orders": c.orders,
             "total_spent": money(c.total_spent),
+        })).collect::<Vec<_>>(),
+    })))
+}
+
+/// One period's or one day's figures, as the contract names them.
+fn figures(f: &Figures) -> serde_json::Map<String, Value> {
+    let s = &f.sales;
+    let whole = |d: rust_decimal::Decimal| json!(i64::try_from(d.trunc()).unwrap_or(0));
+    let m = |d: rust_decimal::Decimal| money(Money::new(d));
+    let Value::Object(map) = json!({
+        "orders": f.orders,
+        "gross_sales": m(s.gross),
+        "discounts": m(s.discounts),
+        "returns": m(s.returns),
+        "net_sales": m(s.net_sales()),
+        "taxes": m(s.taxes),
+        "shipping": m(s.shipping),
+        "total_sales": m(s.total_sales()),
+        "average_order_value": money(f.average_order_value()),
+        "new_customers": whole(s.new_customers),
+        "returning_customer_orders": whole(s.returning_customer_orders()),
+        "returning_customer_rate": f.returning_customer_rate().to_string(),
+    }) else {
+        return serde_json::Map::new();
+    };
+    map
+}
+
+/// `GET /dashboard/sales?from&to[&compare=previous_period]`.
+pub async fn sales(
+    State(app): State<Accounts>,
+    tenant: TenantId,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let q = SalesQuery::parse(raw.as_deref(), app.clock.now().date_naive())?;
+    let r = dashboard::sales::sales(app.store.as_ref(), tenant, &q).await?;
+    Ok(Json(json!({
+        "from": date(r.from),
+        "to": date(r.to),
+        "currency": r.currency,
+        "totals": figures(&r.totals),
+        "days": r.days.iter().map(|(d, f)| {
+            let mut day = serde_json::Map::new();
+            day.insert("date".into(), Value::String(date(*d)));
+            day.extend(figures(f));
+            Value::Object(day)
+        }).collect::<Vec<_>>(),
+        "previous": r.previous.as_ref().map(figures),
+    })))
+}
+
+/// `GET /dashboard/top-products[?limit=5]`.
+pub async fn top_products(
+    State(app): State<Accounts>,
+    tenant: TenantId,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let q = TopProductsQuery::parse(raw.as_deref())?;
+    let top = dashboard::sales::top_products(app.store.as_ref(), tenant, &q).await?;
+    Ok(Json(json!({
+        "products": top.iter().map(|p| json!({
+            "id": p.id.to_string(),
+            "title": p.title,
+            "quantity": i64::try_from(p.quantity.trunc()).unwrap_or(0),
+            "net_sales": money(p.net_sales),
         })).collect::<Vec<_>>(),
     })))
 }

@@ -17,13 +17,16 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
 use super::Topic;
+use crate::domain::SalesFigures;
+use crate::domain::sales::ProductSale;
 use crate::domain::{Customer, Order, Product, ShopifyId, TenantId, Version};
 use crate::store::items::aggregates::{DayDelta, TotalsDelta};
 use crate::store::items::events::AppliedEvent;
 pub use crate::store::items::events::EVENT_TTL_SECONDS;
 use crate::store::items::resources::{
-    CustomerRecord, OrderRecord, ProductRecord, Revision, Tombstone,
+    CustomerRecord, FirstOrder, OrderRecord, ProductRecord, Revision, Tombstone,
 };
+use crate::store::items::sales::ProductSalesRecord;
 use crate::store::items::storefront::{CheckoutItem, Settings};
 use crate::store::keys::TenantItem;
 use crate::store::{Item, Store, StoreError, WriteOp};
@@ -156,6 +159,10 @@ fn jitter_ms() -> u64 {
     u64::from(b[0] % 8)
 }
 
+/// The most products one order adds to the per-product sales totals (those with the lowest ids):
+/// it bounds one delivery's writes within a single transaction. The day figures count every line.
+pub const MAX_PRODUCTS_PER_ORDER: usize = 60;
+
 /// What an order adds to the aggregates: nothing when deleted or a test.
 #[derive(Clone, Debug, PartialEq)]
 struct Contribution {
@@ -164,6 +171,11 @@ struct Contribution {
     revenue: Decimal,
     cancelled: bool,
     customer: Option<ShopifyId>,
+    /// Where it sits among its customer's orders.
+    placed: FirstOrder,
+    /// The sales ledger: per day (the order's and its refunds'), per product.
+    sales: BTreeMap<NaiveDate, SalesFigures>,
+    products: Vec<(ShopifyId, ProductSale, Option<String>)>,
 }
 
 impl Contribution {
@@ -171,6 +183,15 @@ impl Contribution {
         if order.test {
             return None;
         }
+        // An order stored before the ledger (or synced without its parts) adds no sale parts,
+        // but still counts among its customer's orders.
+        let parts = order.sales.clone().unwrap_or_default();
+        let products = parts
+            .by_product()
+            .into_iter()
+            .take(MAX_PRODUCTS_PER_ORDER)
+            .map(|(id, sale)| (id, sale, parts.title_of(id).map(str::to_owned)))
+            .collect();
         Some(Contribution {
             date: order.local_date,
             revenue: if order.cancelled {
@@ -180,6 +201,13 @@ impl Contribution {
             },
             cancelled: order.cancelled,
             customer: order.customer_id,
+            placed: FirstOrder(
+                order.created_at.timestamp(),
+                order.id.get(),
+                order.local_date,
+            ),
+            sales: parts.by_day(order.local_date, order.customer_id.is_some()),
+            products,
         })
     }
 }
@@ -192,6 +220,38 @@ fn new_version_text(order: &crate::domain::Order) -> String {
 /// Newer than what is stored?
 fn supersedes(v: &Version, stored: &Revision) -> bool {
     stored.version.as_ref().is_none_or(|cur| cur < v)
+}
+
+/// The order to store when `received` arrives over `stored` (`None`: nothing changes). Two
+/// last-writer-wins registers: the order's fields by its version, its sale parts by the version
+/// they came with among versions that carry them. A version without sale parts (an older source)
+/// keeps the stored ones; an older version that carries them fills in what a newer one lacked.
+/// Each register only moves forward, so any order of arrival ends in the same record.
+fn merge_order(
+    mut received: OrderRecord,
+    cur: &Revision,
+    stored: Option<&OrderRecord>,
+) -> Option<OrderRecord> {
+    let fields_newer = supersedes(&received.version, cur);
+    let sales_newer = received
+        .sales_version
+        .as_ref()
+        .is_some_and(|v| stored.is_some_and(|s| s.sales_version.as_ref().is_none_or(|sv| sv < v)));
+    match (fields_newer, stored) {
+        (true, Some(s)) if !sales_newer => {
+            received.sales = s.sales.clone();
+            received.sales_version = s.sales_version.clone();
+            Some(received)
+        }
+        (true, _) => Some(received),
+        // Only a live order takes late sale parts: a deletion stays a deletion.
+        (false, Some(s)) if sales_newer && cur.live => Some(OrderRecord {
+            sales: received.sales,
+            sales_version: received.sales_version,
+            ..s.clone()
+        }),
+        (false, _) => None,
+    }
 }
 
 /// Reads a resource item: its revision (what the write will be conditioned on) and the item.
@@ -258,8 +318,9 @@ struct Plan {
     checkout: Vec<WriteOp>,
     funnel: FunnelDeltas,
     customers: BTreeMap<ShopifyId, (Revision, CustomerRecord, CustomerRecord)>,
+    products: BTreeMap<ShopifyId, (Revision, ProductSalesRecord, ProductSalesRecord)>,
     totals: TotalsDelta,
-    days: BTreeMap<NaiveDate, (Decimal, Decimal)>,
+    days: BTreeMap<NaiveDate, DayDelta>,
 }
 
 impl Plan {
@@ -271,6 +332,7 @@ impl Plan {
             checkout: Vec::new(),
             funnel: FunnelDeltas::new(),
             customers: BTreeMap::new(),
+            products: BTreeMap::new(),
             totals: TotalsDelta::default(),
             days: BTreeMap::new(),
         }
@@ -280,6 +342,7 @@ impl Plan {
         self.resource.is_none()
             && self.checkout.is_empty()
             && self.customers.values().all(|(_, old, new)| old == new)
+            && self.products.values().all(|(_, old, new)| old == new)
     }
 
     /// Reads the checkout `token`, lets `change` update it, and plans its writes when it changed.
@@ -338,6 +401,32 @@ impl Plan {
         Ok(new)
     }
 
+    async fn product_sales<'a>(
+        &'a mut self,
+        store: &dyn Store,
+        id: ShopifyId,
+    ) -> Result<&'a mut ProductSalesRecord, StoreError> {
+        if !self.products.contains_key(&id) {
+            let item = store
+                .get(&TenantItem::ProductSales(id).key(self.tenant))
+                .await?;
+            let (revision, record) = ProductSalesRecord::read(id, item.as_ref());
+            self.products.insert(id, (revision, record.clone(), record));
+        }
+        let (_, _, new) = self
+            .products
+            .get_mut(&id)
+            .ok_or_else(|| StoreError::backend("product vanished from the plan"))?;
+        Ok(new)
+    }
+
+    fn day(&mut self, date: NaiveDate) -> &mut DayDelta {
+        self.days.entry(date).or_insert_with(|| DayDelta {
+            date,
+            ..DayDelta::default()
+        })
+    }
+
     /// Moves the aggregates from `old` to `new` contribution.
     async fn shift(
         &mut self,
@@ -354,13 +443,30 @@ impl Plan {
         self.totals.revenue += rev(new) - rev(old);
         for (c, sign) in [(old, Decimal::NEGATIVE_ONE), (new, Decimal::ONE)] {
             let Some(c) = c else { continue };
-            let day = self.days.entry(c.date).or_default();
-            day.0 += sign;
-            day.1 += sign * c.revenue;
+            let signed = |f: SalesFigures| if sign.is_sign_negative() { -f } else { f };
+            let day = self.day(c.date);
+            day.orders += sign;
+            day.revenue += sign * c.revenue;
+            for (date, figures) in &c.sales {
+                self.day(*date).sales += signed(*figures);
+            }
             if let Some(id) = c.customer {
                 let cust = self.customer(store, id).await?;
                 cust.orders += sign;
                 cust.total_spent += sign * c.revenue;
+                if sign.is_sign_negative() {
+                    cust.remove_order(c.placed);
+                } else {
+                    cust.add_order(c.placed);
+                }
+            }
+            for (id, sale, title) in &c.products {
+                let product = self.product_sales(store, *id).await?;
+                product.add(ProductSale {
+                    quantity: sign * sale.quantity,
+                    net_sales: sign * sale.net_sales,
+                });
+                product.name(title.as_deref());
             }
         }
         Ok(())
@@ -371,8 +477,8 @@ impl Plan {
         match change {
             Change::UpsertOrder(order, snapshot) => {
                 let (cur, item) = read(store, t, TenantItem::Order(order.id)).await?;
-                let new = OrderRecord::of(order);
-                if supersedes(&new.version, &cur) {
+                let stored = item.as_ref().and_then(OrderRecord::from_item);
+                if let Some(new) = merge_order(OrderRecord::of(order), &cur, stored.as_ref()) {
                     let old = stored_contribution(item.as_ref());
                     self.shift(store, old.as_ref(), Contribution::of(&new).as_ref())
                         .await?;
@@ -451,6 +557,21 @@ impl Plan {
             .map(|(_, old, new)| i64::from(new.counted()) - i64::from(old.counted()))
             .sum();
         self.totals.customers += Decimal::from(delta);
+        // A customer is new on the day of its first counted order.
+        let moved: Vec<(Option<NaiveDate>, Option<NaiveDate>)> = self
+            .customers
+            .values()
+            .map(|(_, old, new)| (old.first_order_date(), new.first_order_date()))
+            .filter(|(old, new)| old != new)
+            .collect();
+        for (old, new) in moved {
+            if let Some(d) = old {
+                self.day(d).sales.new_customers -= Decimal::ONE;
+            }
+            if let Some(d) = new {
+                self.day(d).sales.new_customers += Decimal::ONE;
+            }
+        }
         Ok(())
     }
 
@@ -463,18 +584,16 @@ impl Plan {
                 ops.push(revision.put(new.to_item(t)));
             }
         }
+        for (revision, old, new) in self.products.into_values() {
+            if old != new {
+                ops.push(new.write(&revision, t));
+            }
+        }
         ops.extend(self.checkout);
         ops.extend(funnel_ops(t, self.funnel));
         ops.extend(self.totals.into_op(t));
-        for (date, (orders, revenue)) in self.days {
-            ops.extend(
-                DayDelta {
-                    date,
-                    orders,
-                    revenue,
-                }
-                .into_op(t),
-            );
+        for day in self.days.into_values() {
+            ops.extend(day.into_op(t));
         }
         ops
     }

@@ -5,6 +5,7 @@ use chrono::{DateTime, FixedOffset};
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
 
+use crate::domain::sales::{LineSale, MAX_TITLE_CHARS, OrderSales, RefundLine, RefundSale};
 use crate::domain::{Customer, Money, Order, Product, ShopifyId};
 use crate::storefront::checkout::{CheckoutVersion, keep_recovery_url, valid_token};
 
@@ -76,6 +77,200 @@ struct OrderBody {
     test: bool,
     customer: Option<CustomerBody>,
     checkout_token: Option<String>,
+    /// Sale parts: absent in a body that does not carry them (the ledger then takes none).
+    line_items: Option<Vec<LineItemBody>>,
+    #[serde(default, deserialize_with = "amount")]
+    total_discounts: Option<Amount>,
+    #[serde(default, deserialize_with = "amount")]
+    total_tax: Option<Amount>,
+    #[serde(default)]
+    shipping_lines: Vec<ShippingLineBody>,
+    #[serde(default)]
+    refunds: Vec<RefundBody>,
+}
+
+/// An amount as Shopify writes it: decimal text, or a bare JSON number whose exact digits are
+/// taken from the body (never through a float).
+#[derive(Clone, Debug)]
+struct Amount(String);
+
+fn amount<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Amount>, D::Error> {
+    let raw = Option::<&serde_json::value::RawValue>::deserialize(d)?;
+    let Some(raw) = raw.map(serde_json::value::RawValue::get) else {
+        return Ok(None);
+    };
+    if raw == "null" {
+        return Ok(None);
+    }
+    if raw.starts_with('"') {
+        let text: String = serde_json::from_str(raw).map_err(de::Error::custom)?;
+        return Ok(Some(Amount(text)));
+    }
+    Ok(Some(Amount(raw.to_owned())))
+}
+
+/// `{"shop_money": {"amount": "1.00"}}`: the shop-currency amount.
+#[derive(Deserialize)]
+struct MoneySet {
+    shop_money: Option<MoneyBody>,
+}
+
+#[derive(Deserialize)]
+struct MoneyBody {
+    #[serde(default, deserialize_with = "amount")]
+    amount: Option<Amount>,
+}
+
+impl MoneySet {
+    fn shop(self) -> Option<Amount> {
+        self.shop_money.and_then(|m| m.amount)
+    }
+}
+
+#[derive(Deserialize)]
+struct LineItemBody {
+    #[serde(default, deserialize_with = "id")]
+    id: Option<ShopifyId>,
+    #[serde(default, deserialize_with = "id")]
+    product_id: Option<ShopifyId>,
+    title: Option<String>,
+    #[serde(default)]
+    quantity: i64,
+    #[serde(default, deserialize_with = "amount")]
+    price: Option<Amount>,
+    #[serde(default, deserialize_with = "amount")]
+    total_discount: Option<Amount>,
+}
+
+#[derive(Deserialize)]
+struct ShippingLineBody {
+    #[serde(default, deserialize_with = "amount")]
+    price: Option<Amount>,
+}
+
+#[derive(Deserialize)]
+struct RefundBody {
+    #[serde(default, deserialize_with = "id")]
+    id: Option<ShopifyId>,
+    created_at: Option<String>,
+    #[serde(default)]
+    refund_line_items: Vec<RefundLineBody>,
+    #[serde(default)]
+    order_adjustments: Vec<AdjustmentBody>,
+}
+
+#[derive(Deserialize)]
+struct RefundLineBody {
+    #[serde(default, deserialize_with = "id")]
+    line_item_id: Option<ShopifyId>,
+    #[serde(default)]
+    quantity: i64,
+    #[serde(default, deserialize_with = "amount")]
+    subtotal: Option<Amount>,
+    subtotal_set: Option<MoneySet>,
+    #[serde(default, deserialize_with = "amount")]
+    total_tax: Option<Amount>,
+    total_tax_set: Option<MoneySet>,
+    line_item: Option<RefundedLineBody>,
+}
+
+#[derive(Deserialize)]
+struct RefundedLineBody {
+    #[serde(default, deserialize_with = "id")]
+    product_id: Option<ShopifyId>,
+}
+
+#[derive(Deserialize)]
+struct AdjustmentBody {
+    kind: Option<String>,
+    #[serde(default, deserialize_with = "amount")]
+    amount: Option<Amount>,
+    amount_set: Option<MoneySet>,
+}
+
+/// The most line items, refunds and refund lines an order may carry (Shopify's own limits are
+/// far lower): past them the order is refused with a `400`, not half-counted.
+pub const MAX_SALE_LINES: usize = 2_000;
+
+/// An exact amount; absent reads as zero.
+fn decimal(field: &str, a: Option<Amount>) -> Result<rust_decimal::Decimal, PayloadError> {
+    match a {
+        None => Ok(rust_decimal::Decimal::ZERO),
+        Some(Amount(text)) => Money::parse(&text)
+            .map(Money::amount)
+            .ok_or_else(|| invalid(format!("{field} is not a decimal amount"))),
+    }
+}
+
+/// The order's sale parts; refunds dated in the offset Shopify wrote them with (the shop's).
+fn sales(b: &mut OrderBody) -> Result<Option<OrderSales>, PayloadError> {
+    let Some(lines) = b.line_items.take() else {
+        return Ok(None);
+    };
+    let refund_lines: usize = b.refunds.iter().map(|r| r.refund_line_items.len()).sum();
+    if lines.len() + b.refunds.len() + refund_lines + b.shipping_lines.len() > MAX_SALE_LINES {
+        return Err(invalid(format!(
+            "the order carries more than {MAX_SALE_LINES} line items, refunds and shipping lines"
+        )));
+    }
+    let quantity = |q: i64| {
+        (0..=1_000_000_000)
+            .contains(&q)
+            .then_some(q)
+            .ok_or_else(|| invalid("a quantity is not between 0 and 1000000000"))
+    };
+    let mut out = OrderSales {
+        discounts: decimal("total_discounts", b.total_discounts.take())?,
+        tax: decimal("total_tax", b.total_tax.take())?,
+        ..OrderSales::default()
+    };
+    for l in lines {
+        out.lines.push(LineSale {
+            line: l.id.map(ShopifyId::get),
+            product: l.product_id.map(ShopifyId::get),
+            title: l
+                .title
+                .unwrap_or_default()
+                .chars()
+                .take(MAX_TITLE_CHARS)
+                .collect(),
+            quantity: quantity(l.quantity)?,
+            price: decimal("line_items[].price", l.price)?,
+            discount: decimal("line_items[].total_discount", l.total_discount)?,
+        });
+    }
+    for s in std::mem::take(&mut b.shipping_lines) {
+        out.shipping += decimal("shipping_lines[].price", s.price)?;
+    }
+    for r in std::mem::take(&mut b.refunds) {
+        let at = timestamp("refunds[].created_at", r.created_at.as_deref())?;
+        let mut refund = RefundSale {
+            id: r.id.map(ShopifyId::get),
+            date: at.date_naive(),
+            lines: Vec::with_capacity(r.refund_line_items.len()),
+            shipping: rust_decimal::Decimal::ZERO,
+        };
+        for l in r.refund_line_items {
+            let subtotal = l.subtotal_set.and_then(MoneySet::shop).or(l.subtotal);
+            let tax = l.total_tax_set.and_then(MoneySet::shop).or(l.total_tax);
+            refund.lines.push(RefundLine {
+                line: l.line_item_id.map(ShopifyId::get),
+                product: l.line_item.and_then(|i| i.product_id).map(ShopifyId::get),
+                quantity: quantity(l.quantity)?,
+                subtotal: decimal("refund_line_items[].subtotal", subtotal)?,
+                tax: decimal("refund_line_items[].total_tax", tax)?,
+            });
+        }
+        for a in r.order_adjustments {
+            if a.kind.as_deref() == Some("shipping_refund") {
+                let amount = a.amount_set.and_then(MoneySet::shop).or(a.amount);
+                // Shopify writes it negative; the ledger keeps what was refunded.
+                refund.shipping -= decimal("order_adjustments[].amount", amount)?;
+            }
+        }
+        out.refunds.push(refund);
+    }
+    Ok(Some(out))
 }
 
 #[derive(Deserialize)]
@@ -142,7 +337,8 @@ pub fn customer(body: &[u8]) -> Result<Customer, PayloadError> {
 
 /// An order and the customer snapshot it carries, if any.
 pub fn order(body: &[u8]) -> Result<(Order, Option<Customer>), PayloadError> {
-    let b: OrderBody = json(body)?;
+    let mut b: OrderBody = json(body)?;
+    let sales = sales(&mut b)?;
     let id = require_id(b.id)?;
     let price = b
         .current_total_price
@@ -167,6 +363,7 @@ pub fn order(body: &[u8]) -> Result<(Order, Option<Customer>), PayloadError> {
         customer_id: snapshot.as_ref().map(|c| c.id),
         // An unusable token joins nothing; the order itself is fine.
         checkout_token: b.checkout_token.filter(|t| valid_token(t)),
+        sales,
     };
     Ok((order, snapshot))
 }

@@ -190,6 +190,7 @@ pub fn to_change(kind: Kind, v: &Value, zone: Option<Tz>) -> Option<(Change, Dat
                     customer_id: snapshot.as_ref().map(|c| c.id),
                     // The Admin API's orders carry no checkout token; webhooks join them.
                     checkout_token: None,
+                    sales: None,
                 },
                 snapshot,
             )

@@ -33,6 +33,8 @@ pub enum TenantItem {
     Order(ShopifyId),
     Customer(ShopifyId),
     Product(ShopifyId),
+    /// One product's sales over every counted order (the sales ledger), ranked in gsi1.
+    ProductSales(ShopifyId),
     /// An applied delivery (idempotency record, with TTL): one per topic and event id, since one
     /// merchant action sends several topics under one event id.
     Event {
@@ -80,6 +82,7 @@ impl TenantItem {
             TenantItem::Order(id) => format!("ORDER#{:020}", id.get()),
             TenantItem::Customer(id) => format!("CUST#{:020}", id.get()),
             TenantItem::Product(id) => format!("PROD#{:020}", id.get()),
+            TenantItem::ProductSales(id) => format!("PSALES#{:020}", id.get()),
             TenantItem::Event { topic, id } => format!("EVENT#{topic}#{id}"),
             TenantItem::Connection => "CONNECTION".into(),
             TenantItem::SyncState => "SYNC".into(),
@@ -125,6 +128,7 @@ impl TenantItem {
             Some(("ORDER", s)) => id(s).map(TenantItem::Order),
             Some(("CUST", s)) => id(s).map(TenantItem::Customer),
             Some(("PROD", s)) => id(s).map(TenantItem::Product),
+            Some(("PSALES", s)) => id(s).map(TenantItem::ProductSales),
             Some(("DATAREQ", s)) => id(s).map(TenantItem::DataRequest),
             Some(("RATE", n)) => n.parse::<i64>().ok().map(TenantItem::RateWindow),
             Some(("CHECKOUT", t)) if !t.is_empty() => Some(TenantItem::Checkout(t.to_owned())),
@@ -164,13 +168,14 @@ impl TenantItem {
 
 /// The sort-key prefixes of the shop's many-item data in a tenant partition (what `shop/redact`
 /// queries and erases page by page): day rollups, orders, customers, products, applied events,
-/// data requests.
-pub fn shop_data_prefixes() -> [&'static str; 10] {
+/// data requests, the storefront's items, product sales.
+pub fn shop_data_prefixes() -> [&'static str; 11] {
     [
         "DAY#",
         "ORDER#",
         "CUST#",
         "PROD#",
+        "PSALES#",
         "EVENT#",
         DATA_REQUESTS,
         "CHECKOUT#",
@@ -199,7 +204,6 @@ pub fn shop_data_singletons() -> [TenantItem; 4] {
     ]
 }
 
-/// The day rollups from `from` to `to` inclusive.
 /// The funnel days `from..=to`.
 pub fn funnel_range(from: NaiveDate, to: NaiveDate) -> SortRange {
     SortRange::Between(
@@ -285,6 +289,7 @@ pub fn abandon_job_state() -> Key {
     Key::new(format!("{DIRECTORY}JOB#ABANDON"), "STATE")
 }
 
+/// The day rollups from `from` to `to` inclusive.
 pub fn day_range(from: NaiveDate, to: NaiveDate) -> SortRange {
     SortRange::Between(
         TenantItem::Day(from).sort_key(),
@@ -401,6 +406,30 @@ pub fn customer_rank_partition(t: TenantId) -> String {
     format!("{TENANT}{t}#SPEND")
 }
 
+/// The gsi1 keys ranking a product's sales: a backward query gives the highest net sales first,
+/// then more units, then the lower id. Net sales are fixed-point with 4 decimals, offset so a
+/// product refunded past what it sold still sorts (below every product that sold).
+pub fn product_rank(
+    t: TenantId,
+    net_sales: Decimal,
+    quantity: Decimal,
+    id: ShopifyId,
+) -> (String, String) {
+    let offset = Decimal::from(1_000_000_000_000_000i64);
+    let units = ((net_sales * Decimal::from(10_000)).trunc() + offset * Decimal::from(10_000))
+        .max(Decimal::ZERO)
+        .to_string();
+    let quantity = (quantity.trunc() + offset).max(Decimal::ZERO).to_string();
+    (
+        product_rank_partition(t),
+        format!("{units:0>24}#{quantity:0>20}#{:020}", u64::MAX - id.get()),
+    )
+}
+
+pub fn product_rank_partition(t: TenantId) -> String {
+    format!("{TENANT}{t}#TOPPROD")
+}
+
 /// The gsi2 partition listing every connected shop (one entry per tenant, sort key = tenant):
 /// the scheduler's Query. Like the directory, it spans tenants by design.
 pub const CONNECTED_SHOPS: &str = "DIR#CONNECTED";
@@ -447,6 +476,7 @@ mod tests {
             id.clone().prop_map(TenantItem::Customer),
             id.clone().prop_map(TenantItem::DataRequest),
             id.prop_map(TenantItem::Product),
+            id.prop_map(TenantItem::ProductSales),
             ("[a-z_]{1,20}/[a-z_]{1,20}", "[A-Za-z0-9:_#/.-]{1,64}")
                 .prop_map(|(topic, id)| TenantItem::Event { topic, id }),
             Just(TenantItem::Settings),

@@ -4,7 +4,7 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
 use super::{count, number, text};
-use crate::domain::TenantId;
+use crate::domain::{SalesFigures, TenantId};
 use crate::store::keys::TenantItem;
 use crate::store::{Item, SK, Update, WriteOp};
 
@@ -94,12 +94,13 @@ impl TotalsDelta {
     }
 }
 
-/// One shop-local day's counted orders and revenue.
+/// One shop-local day's counted orders and revenue, and its sales ledger figures.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DayRollup {
     pub date: NaiveDate,
     pub orders: u64,
     pub revenue: Decimal,
+    pub sales: SalesFigures,
 }
 
 impl DayRollup {
@@ -113,31 +114,39 @@ impl DayRollup {
             date,
             orders: count(item, ORDERS),
             revenue: number(item, REVENUE),
+            sales: SalesFigures::from_fields(|attr| number(item, attr)),
         })
     }
 }
 
 /// What one change adds to a day rollup.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct DayDelta {
     pub date: NaiveDate,
     pub orders: Decimal,
     pub revenue: Decimal,
+    pub sales: SalesFigures,
 }
 
 impl DayDelta {
     /// The write adding this delta to the day's rollup (creating it); `None` when it adds nothing.
     pub fn into_op(self, tenant: TenantId) -> Option<WriteOp> {
-        if self.orders.is_zero() && self.revenue.is_zero() {
+        let mut update = Update::default();
+        for (attr, delta) in [(ORDERS, self.orders), (REVENUE, self.revenue)]
+            .into_iter()
+            .chain(self.sales.fields())
+        {
+            if !delta.is_zero() {
+                update = update.add(attr, delta);
+            }
+        }
+        if update.is_empty() {
             return None;
         }
         // Commutative adds: no condition, never a conflict to resolve.
         Some(WriteOp::Update {
             key: TenantItem::Day(self.date).key(tenant),
-            update: Update::default()
-                .add(ORDERS, self.orders)
-                .add(REVENUE, self.revenue)
-                .set("date", self.date.format("%Y-%m-%d").to_string()),
+            update: update.set("date", self.date.format("%Y-%m-%d").to_string()),
             condition: None,
         })
     }
@@ -195,13 +204,14 @@ mod tests {
         ) {
             let t = TenantId::new(5);
             let date = NaiveDate::from_ymd_opt(1990, 1, 1).unwrap() + chrono::Duration::days(d);
-            let delta = DayDelta { date, orders: orders.into(), revenue };
+            let sales = SalesFigures { gross: revenue, returns: -revenue, new_customers: orders.into(), ..SalesFigures::default() };
+            let delta = DayDelta { date, orders: orders.into(), revenue, sales };
             match delta.into_op(t) {
                 None => prop_assert!(orders == 0 && revenue.is_zero()),
                 Some(op) => {
                     prop_assert_eq!(op.key().unwrap(), TenantItem::Day(date).key(t));
                     let item = applied(op, None);
-                    prop_assert_eq!(DayRollup::from_item(&item), Some(DayRollup { date, orders: orders.into(), revenue }));
+                    prop_assert_eq!(DayRollup::from_item(&item), Some(DayRollup { date, orders: orders.into(), revenue, sales }));
                 }
             }
         }
@@ -229,6 +239,7 @@ mod tests {
             date,
             orders: Decimal::ONE,
             revenue: Decimal::new(revenue, 2),
+            ..DayDelta::default()
         };
         let first = applied(one(1050).into_op(t).unwrap(), None);
         let second = applied(one(-250).into_op(t).unwrap(), Some(&first));
@@ -238,6 +249,7 @@ mod tests {
                 date,
                 orders: 2,
                 revenue: Decimal::new(800, 2),
+                sales: SalesFigures::default(),
             })
         );
         assert_eq!(Key::of(&second), Some(TenantItem::Day(date).key(t)));

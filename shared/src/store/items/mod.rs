@@ -9,6 +9,7 @@ pub mod compliance;
 pub mod events;
 pub mod install;
 pub mod resources;
+pub mod sales;
 pub mod storefront;
 pub mod sync;
 pub mod tenant;

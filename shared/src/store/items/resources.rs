@@ -4,9 +4,10 @@ use std::str::FromStr;
 
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
 
 use super::{flag, keyed, number, put_opt, text};
-use crate::domain::{Money, Order, Product, ShopifyId, TenantId, Version};
+use crate::domain::{Money, Order, OrderSales, Product, ShopifyId, TenantId, Version};
 use crate::store::keys::{self, TenantItem};
 use crate::store::{Attr, Cmp, Condition, Item, Key, WriteOp};
 
@@ -83,6 +84,12 @@ pub struct OrderRecord {
     pub cancelled: bool,
     pub test: bool,
     pub customer_id: Option<ShopifyId>,
+    /// Its sale parts (`None` for an order stored before the ledger, or from a source without
+    /// them): what it adds to the sales ledger.
+    pub sales: Option<OrderSales>,
+    /// The version the sale parts came with: they are last-writer-wins among the versions that
+    /// carry them, so a version without them never erases them, whatever the order of arrival.
+    pub sales_version: Option<Version>,
 }
 
 impl OrderRecord {
@@ -101,6 +108,8 @@ impl OrderRecord {
             cancelled: o.cancelled,
             test: o.test,
             customer_id: o.customer_id,
+            sales: o.sales.clone(),
+            sales_version: o.sales.as_ref().map(|_| o.version()),
         }
     }
 
@@ -136,6 +145,19 @@ impl OrderRecord {
             "customer_id",
             self.customer_id.map(|c| c.to_string()),
         );
+        // Compact JSON (short field names): read back whole to compute what the order adds.
+        put_opt(
+            &mut item,
+            "sales",
+            self.sales
+                .as_ref()
+                .and_then(|s| serde_json::to_string(s).ok()),
+        );
+        put_opt(
+            &mut item,
+            "sales_version",
+            self.sales_version.as_ref().map(|v| v.as_str().to_owned()),
+        );
         // Listed (gsi2, newest first by shop-local date then instant) only when it counts.
         if !self.test {
             let (pk, sk) = keys::order_listing(
@@ -169,6 +191,8 @@ impl OrderRecord {
             cancelled: flag(item, "cancelled"),
             test: flag(item, "test"),
             customer_id: text(item, "customer_id").and_then(|c| ShopifyId::parse(&c)),
+            sales: text(item, "sales").and_then(|s| serde_json::from_str(&s).ok()),
+            sales_version: text(item, "sales_version").map(Version::stored),
         })
     }
 }
@@ -267,6 +291,39 @@ pub struct CustomerRecord {
     pub orders: Decimal,
     /// Their revenue.
     pub total_spent: Decimal,
+    /// Its earliest counted orders, oldest first (at most [`FIRST_ORDERS_KEPT`]): the first is
+    /// the day it became a new customer; every other counted order is a returning one.
+    pub first_orders: Vec<FirstOrder>,
+}
+
+/// How many of a customer's earliest counted orders its item keeps: enough that deleting its
+/// first orders moves "new" to the next one; only if all of these were deleted would a customer
+/// with later orders stop counting as new anywhere.
+pub const FIRST_ORDERS_KEPT: usize = 25;
+
+/// One of a customer's counted orders: when it was placed (UTC epoch seconds), its id, and the
+/// shop-local date it counts on. Ordered by time, then id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct FirstOrder(pub i64, pub u64, pub NaiveDate);
+
+impl CustomerRecord {
+    /// Adds a counted order (kept when among the earliest).
+    pub fn add_order(&mut self, o: FirstOrder) {
+        if let Err(at) = self.first_orders.binary_search(&o) {
+            self.first_orders.insert(at, o);
+            self.first_orders.truncate(FIRST_ORDERS_KEPT);
+        }
+    }
+
+    /// Removes a counted order.
+    pub fn remove_order(&mut self, o: FirstOrder) {
+        self.first_orders.retain(|x| *x != o);
+    }
+
+    /// The shop-local date of its first counted order.
+    pub fn first_order_date(&self) -> Option<NaiveDate> {
+        self.first_orders.first().map(|o| o.2)
+    }
 }
 
 impl CustomerRecord {
@@ -281,6 +338,7 @@ impl CustomerRecord {
             email: None,
             orders: Decimal::ZERO,
             total_spent: Decimal::ZERO,
+            first_orders: Vec::new(),
         }
     }
 
@@ -293,6 +351,13 @@ impl CustomerRecord {
         // Numbers: ingestion recomputes and sets them, read over the exact revision.
         item.insert("orders".into(), Attr::N(self.orders));
         item.insert("total_spent".into(), Attr::N(self.total_spent));
+        if !self.first_orders.is_empty() {
+            put_opt(
+                &mut item,
+                "first_orders",
+                serde_json::to_string(&self.first_orders).ok(),
+            );
+        }
         put_opt(
             &mut item,
             VERSION,
@@ -320,6 +385,9 @@ impl CustomerRecord {
             email: text(item, "email"),
             orders: number(item, "orders"),
             total_spent: number(item, "total_spent"),
+            first_orders: text(item, "first_orders")
+                .and_then(|s| serde_json::from_str(&s).ok())
+                .unwrap_or_default(),
         }
     }
 
@@ -379,6 +447,7 @@ mod tests {
                     test: t,
                     customer_id: cust.map(ShopifyId::new),
                     checkout_token: None,
+                    sales: None,
                 },
             )
     }
