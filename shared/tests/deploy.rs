@@ -681,6 +681,8 @@ const EXPECTED: &[(&str, Given, u16)] = &[
     ("tenants-me-settings-put", Given::Registered, 200),
     ("dashboard-events", Given::Registered, 200),
     ("dashboard-funnel", Given::Registered, 200),
+    ("dashboard-sales", Given::Registered, 200),
+    ("dashboard-top-products", Given::Registered, 200),
 ];
 
 /// The webhook samples' bodies: a fixture's exact bytes.

@@ -147,6 +147,8 @@ const SCENARIOS: &[(&str, Given, Option<u16>)] = &[
     ("tenants-me-settings-put", Given::Registered, Some(200)),
     ("dashboard-events", Given::Registered, Some(200)),
     ("dashboard-funnel", Given::Registered, Some(200)),
+    ("dashboard-sales", Given::Registered, Some(200)),
+    ("dashboard-top-products", Given::Registered, Some(200)),
     ("checkouts-abandon", Given::Registered, None),
 ];
 
