@@ -99,7 +99,7 @@ impl App {
                 queue: Arc::new(NoQueue),
                 shopify_base_url: None,
                 http: crate::shopify::http_client(),
-                bulk_first_sync: false,
+                bulk_orders: false,
                 bulk_poll: std::time::Duration::from_secs(1),
             }),
             shopify_app: ShopifyApp::default(),
@@ -172,7 +172,7 @@ impl App {
             queue: Arc::new(LocalQueue(tx)),
             shopify_base_url: config.shopify_api_base_url.clone(),
             http: crate::shopify::http_client(),
-            bulk_first_sync: true,
+            bulk_orders: true,
             bulk_poll: std::time::Duration::from_secs(2),
         };
         let app = App::new(store, secrets, SecretNames::local(), Arc::new(SystemClock))

@@ -181,7 +181,7 @@ impl ShopifyApi {
 #[derive(Clone, Copy, Debug)]
 pub struct RunSettings {
     /// Import orders through a bulk operation on a shop's first sync.
-    pub bulk_first_sync: bool,
+    pub bulk_orders: bool,
     /// Between polls of a running bulk operation.
     pub bulk_poll: Duration,
 }
@@ -558,7 +558,7 @@ impl Deps for SyncRunner {
                 secret: app.app_secret.clone(),
             },
             settings: RunSettings {
-                bulk_first_sync: app.sync.bulk_first_sync,
+                bulk_orders: app.sync.bulk_orders,
                 bulk_poll: app.sync.bulk_poll,
             },
         }
@@ -575,7 +575,7 @@ impl Deps for SyncRunner {
                 secret: env.app_secret().await,
             },
             settings: RunSettings {
-                bulk_first_sync: true,
+                bulk_orders: true,
                 bulk_poll: Duration::from_secs(5),
             },
         })

@@ -60,7 +60,7 @@ impl Scene {
             queue: Arc::new(LocalQueue(tx)),
             shopify_base_url: Some(fake.base_url()),
             http: reqwest::Client::new(),
-            bulk_first_sync: false,
+            bulk_orders: false,
             bulk_poll: std::time::Duration::from_millis(10),
         });
         Scene {

@@ -210,7 +210,7 @@ fn with_vault(t: TestApp) -> TestApp {
         queue: t.app.sync.queue.clone(),
         shopify_base_url: None,
         http: reqwest::Client::new(),
-        bulk_first_sync: false,
+        bulk_orders: false,
         bulk_poll: Duration::from_millis(10),
     };
     t.with_sync(deps)
@@ -548,7 +548,7 @@ async fn a_shop_erase_that_outlasts_its_delivery_is_finished_by_the_job_the_sche
             queue: Arc::new(shared::sync::queue::LocalQueue(tx)),
             shopify_base_url: None,
             http: reqwest::Client::new(),
-            bulk_first_sync: false,
+            bulk_orders: false,
             bulk_poll: Duration::from_millis(10),
         };
         let t = t.with_sync(deps);

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
-use fake_shopify::{FakeCheckout, FakeConfig, FakeOrder, FakeShopify};
+use fake_shopify::{FakeCheckout, FakeConfig, FakeOrder, FakeRefund, FakeShopify};
 use http::{Method, StatusCode};
 use rust_decimal::Decimal;
 use secrecy::SecretString;
@@ -44,7 +44,7 @@ impl Recorded {
 
 /// Sync dependencies over the test app's store: tokens encrypted locally, requests recorded, the
 /// Admin API at `base_url`, polls every 10 ms.
-fn deps(t: &TestApp, queue: Arc<Recorded>, base_url: String, bulk_first_sync: bool) -> SyncDeps {
+fn deps(t: &TestApp, queue: Arc<Recorded>, base_url: String, bulk_orders: bool) -> SyncDeps {
     SyncDeps {
         vault: Arc::new(LocalVault::new(
             t.app.store.clone(),
@@ -53,7 +53,7 @@ fn deps(t: &TestApp, queue: Arc<Recorded>, base_url: String, bulk_first_sync: bo
         queue,
         shopify_base_url: Some(base_url),
         http: reqwest::Client::new(),
-        bulk_first_sync,
+        bulk_orders,
         bulk_poll: Duration::from_millis(10),
     }
 }
@@ -783,4 +783,186 @@ async fn a_shop_connected_late_gets_its_abandoned_checkouts_from_the_sync() {
     assert_eq!(kinds, ["customers", "orders", "products"]);
     let kinds: Vec<&String> = status["counts"].as_object().unwrap().keys().collect();
     assert_eq!(kinds, ["customers", "orders", "products"]);
+}
+
+#[tokio::test]
+async fn a_first_import_through_a_bulk_operation_brings_every_orders_sale_parts_into_the_ledger() {
+    let until = Utc::now() - chrono::Duration::days(5);
+    let s = bulk_setup(FakeConfig {
+        data_until: until,
+        ..FakeConfig::default()
+    })
+    .await;
+    s.fake.generate(40, 8, 400, 13);
+    // One order with everything: a discount, tax, shipping, and a refund with its shipping.
+    let at = until - chrono::Duration::days(3);
+    let mut o = FakeOrder {
+        total: "235.99".into(),
+        discounts: "20.00".into(),
+        tax: "18.00".into(),
+        shipping: vec!["9.99".into()],
+        customer: None,
+        ..FakeOrder::new(6_999_000_000_001, at)
+    };
+    o.lines[0].price = "114.00".into();
+    o.lines[0].quantity = 2;
+    o.lines[0].discount = "20.00".into();
+    o.refunds.push(FakeRefund {
+        id: 77,
+        created_at: at + chrono::Duration::days(1),
+        lines: vec![(o.lines[0].id, 1, "104.00".into(), "8.00".into())],
+        shipping: Some("9.99".into()),
+    });
+    s.fake.upsert_order(o);
+    s.connect().await;
+    assert!(matches!(s.sync().await, RunOutcome::Done { .. }));
+    assert_eq!(s.fake.bulk_operations_started(), 1);
+
+    // What the fake's orders amount to, by the contract's definitions.
+    let dec = |t: &str| Decimal::from_str(t).unwrap();
+    let (mut orders, mut gross, mut discounts, mut returns, mut taxes, mut shipping) = (
+        0u64,
+        Decimal::ZERO,
+        Decimal::ZERO,
+        Decimal::ZERO,
+        Decimal::ZERO,
+        Decimal::ZERO,
+    );
+    let mut products: BTreeMap<u64, (Decimal, Decimal)> = BTreeMap::new();
+    // Within the 366 days asked for, by the shop's calendar (New York).
+    let today = s.t.clock_today();
+    let from = today - chrono::Duration::days(365);
+    let local =
+        |t: chrono::DateTime<Utc>| t.with_timezone(&chrono_tz::America::New_York).date_naive();
+    let inside = |t: chrono::DateTime<Utc>| (from..=today).contains(&local(t));
+    for id in s.fake.ids(Kind::Orders) {
+        let o = s.fake.order(id).unwrap();
+        if o.test {
+            continue;
+        }
+        for r in &o.refunds {
+            for (line, qty, subtotal, tax) in &r.lines {
+                if inside(r.created_at) {
+                    returns += dec(subtotal);
+                    taxes -= dec(tax);
+                }
+                if let Some(p) = o
+                    .lines
+                    .iter()
+                    .find(|l| l.id == *line)
+                    .and_then(|l| l.product)
+                {
+                    let e = products.entry(p).or_default();
+                    e.0 -= Decimal::from(*qty);
+                    e.1 -= dec(subtotal);
+                }
+            }
+            if inside(r.created_at) {
+                shipping -= r.shipping.as_deref().map(dec).unwrap_or_default();
+            }
+        }
+        let counted = inside(o.created_at);
+        for l in &o.lines {
+            let sold = dec(&l.price) * Decimal::from(l.quantity);
+            if counted {
+                gross += sold;
+            }
+            // Top products count every order, whatever its date.
+            if let Some(p) = l.product {
+                let e = products.entry(p).or_default();
+                e.0 += Decimal::from(l.quantity);
+                e.1 += sold - dec(&l.discount);
+            }
+        }
+        if !counted {
+            continue;
+        }
+        orders += 1;
+        discounts += dec(&o.discounts);
+        taxes += dec(&o.tax);
+        shipping += o.shipping.iter().map(|p| dec(p)).sum::<Decimal>();
+    }
+    let a = s
+        .call(
+            Method::GET,
+            &format!("/dashboard/sales?from={from}&to={today}"),
+            None,
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.json);
+    let t = &a.json["totals"];
+    let money = |d: Decimal| format!("{d:.2}");
+    assert_eq!(t["orders"], orders);
+    assert_eq!(t["gross_sales"], money(gross));
+    assert_eq!(t["discounts"], money(discounts));
+    assert_eq!(t["returns"], money(returns));
+    assert_eq!(t["taxes"], money(taxes));
+    assert_eq!(t["shipping"], money(shipping));
+    assert_eq!(t["net_sales"], money(gross - discounts - returns));
+    assert!(
+        returns > dec("104.00"),
+        "generated partial refunds count too"
+    );
+
+    // Top products: the five with the highest net sales, ties by units then id.
+    let mut ranked: Vec<(u64, (Decimal, Decimal))> = products.into_iter().collect();
+    ranked.sort_by(|a, b| {
+        b.1.1
+            .cmp(&a.1.1)
+            .then(b.1.0.cmp(&a.1.0))
+            .then(a.0.cmp(&b.0))
+    });
+    let top = s
+        .call(Method::GET, "/dashboard/top-products", None)
+        .await
+        .json;
+    let got: Vec<(String, String)> = top["products"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["id"].as_str().unwrap().to_owned(),
+                p["net_sales"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String)> = ranked
+        .iter()
+        .take(5)
+        .map(|(id, (_, net))| (id.to_string(), money(*net)))
+        .collect();
+    assert_eq!(got, want);
+
+    // An incremental run reads what changed through a bulk operation of its own (filtered by
+    // `updated_at`), sale parts included: a second refund lands on its own day.
+    let mut changed = s.fake.order(6_999_000_000_001).unwrap();
+    let refunded = Utc::now() - chrono::Duration::hours(1);
+    changed.refunds.push(FakeRefund {
+        id: 78,
+        created_at: refunded,
+        lines: vec![(changed.lines[0].id, 1, "50.00".into(), "0.00".into())],
+        shipping: None,
+    });
+    changed.updated_at = refunded;
+    s.fake.upsert_order(changed);
+    assert!(matches!(s.sync().await, RunOutcome::Done { .. }));
+    assert_eq!(s.fake.bulk_operations_started(), 2);
+    let op = s.fake.current_bulk_status();
+    assert!(op.is_some());
+    let after = s
+        .call(
+            Method::GET,
+            &format!("/dashboard/sales?from={from}&to={today}"),
+            None,
+        )
+        .await
+        .json;
+    assert_eq!(after["totals"]["returns"], money(returns + dec("50.00")));
+    assert_eq!(
+        after["totals"]["gross_sales"],
+        money(gross),
+        "nothing counted twice"
+    );
+    assert_eq!(after["totals"]["orders"], orders);
 }

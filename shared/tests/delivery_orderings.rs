@@ -330,7 +330,12 @@ fn recomputed(events: &[(String, Change)]) -> (Ledger, BTreeMap<ShopifyId, (Deci
                 if o.version() > entry.0.version() {
                     entry.0 = o.clone();
                 }
-                if o.sales.is_some() && entry.1.as_ref().is_none_or(|s| s.version() < o.version()) {
+                if o.sales.is_some()
+                    && entry
+                        .1
+                        .as_ref()
+                        .is_none_or(|s| s.sales_version() < o.sales_version())
+                {
                     entry.1 = Some(o.clone());
                 }
             }

@@ -180,6 +180,7 @@ fn history(seed: u64, visitors: u64) -> (Vec<(DateTime<Utc>, Delivery)>, Vec<Str
                     test: false,
                     customer_id: None,
                     checkout_token: Some(token.clone()),
+                    sales: None,
                 };
                 out.push((
                     done,

@@ -421,7 +421,7 @@ impl World {
             shopify_base_url: Some(shopify.base_url()),
             http: reqwest::Client::new(),
             // As in Lambda: the first import goes through a bulk operation.
-            bulk_first_sync: true,
+            bulk_orders: true,
             bulk_poll: Duration::from_secs(5),
         })
     }

@@ -66,9 +66,25 @@ impl Order {
         self.created_at.date_naive()
     }
 
+    /// The version of its fields (not its sale parts, which some sources do not carry: a synced
+    /// version and a webhook version of the same update compare equal).
     pub fn version(&self) -> Version {
-        let content = format!(
-            "{}|{}|{}|{}|{:?}|{:?}|{}|{}|{:?}|{:?}",
+        Version::of_update(self.updated_at.with_timezone(&Utc), &self.content())
+    }
+
+    /// The version of its sale parts: the same instant, tie-broken by the parts too.
+    pub fn sales_version(&self) -> Option<Version> {
+        let sales = self.sales.as_ref()?;
+        let content = format!("{}|{sales:?}", self.content());
+        Some(Version::of_update(
+            self.updated_at.with_timezone(&Utc),
+            &content,
+        ))
+    }
+
+    fn content(&self) -> String {
+        format!(
+            "{}|{}|{}|{}|{:?}|{:?}|{}|{}|{:?}",
             self.name,
             self.created_at.to_rfc3339(),
             self.total.to_api(),
@@ -78,9 +94,7 @@ impl Order {
             self.cancelled,
             self.test,
             self.customer_id,
-            self.sales,
-        );
-        Version::of_update(self.updated_at.with_timezone(&Utc), &content)
+        )
     }
 }
 

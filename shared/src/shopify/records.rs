@@ -9,9 +9,11 @@ use chrono_tz::Tz;
 use serde_json::{Value, json};
 
 use super::{PAGE_SIZE, Shopify, ShopifyError};
+use crate::domain::sales::{LineSale, MAX_TITLE_CHARS, OrderSales, RefundLine, RefundSale};
 use crate::domain::{Customer, Money, Order, Product, ShopifyId};
 use crate::ingest::Change;
 use crate::storefront::checkout::{CheckoutVersion, keep_recovery_url, token_from_recovery_url};
+use rust_decimal::Decimal;
 
 /// A resource kind the sync reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -190,7 +192,7 @@ pub fn to_change(kind: Kind, v: &Value, zone: Option<Tz>) -> Option<(Change, Dat
                     customer_id: snapshot.as_ref().map(|c| c.id),
                     // The Admin API's orders carry no checkout token; webhooks join them.
                     checkout_token: None,
-                    sales: None,
+                    sales: order_sales(v, zone),
                 },
                 snapshot,
             )
@@ -198,6 +200,110 @@ pub fn to_change(kind: Kind, v: &Value, zone: Option<Tz>) -> Option<(Change, Dat
         Kind::Checkouts => Change::UpsertCheckout(checkout(v, zone)?),
     };
     Some((change, updated))
+}
+
+/// An order node's sale parts, when its query asked for them (the bulk import's does; the paged
+/// query's cost budget cannot hold nested line items and refunds, so its orders carry none and
+/// leave the stored parts as they are). Nested connections come either inline (`lineItems {
+/// nodes }`) or, from a bulk operation's JSONL, as the order's `__children` lines, each naming its
+/// parent (the order, or one of its refunds) in `__parentId` and its type in `__typename`.
+pub fn order_sales(v: &Value, zone: Option<Tz>) -> Option<OrderSales> {
+    let shop_amount = |n: &Value, p: &str| -> Option<Decimal> {
+        n.pointer(&format!("{p}/shopMoney/amount"))
+            .and_then(Value::as_str)
+            .and_then(Money::parse)
+            .map(Money::amount)
+    };
+    // The marker: a source that carries sale parts asks for the order's discounts.
+    let discounts = v.get("totalDiscountsSet")?;
+    let children: Vec<&Value> = v
+        .get("__children")
+        .and_then(Value::as_array)
+        .map(|c| c.iter().collect())
+        .unwrap_or_default();
+    let of_type = |t: &str, parent: &str, inline: Option<&Value>| -> Vec<Value> {
+        let mut out: Vec<Value> = children
+            .iter()
+            .filter(|c| c.get("__typename").and_then(Value::as_str) == Some(t))
+            .filter(|c| c.get("__parentId").and_then(Value::as_str) == Some(parent))
+            .map(|c| (*c).clone())
+            .collect();
+        if let Some(nodes) = inline
+            .and_then(|c| c.get("nodes").or_else(|| c.get("edges")))
+            .and_then(Value::as_array)
+        {
+            out.extend(nodes.iter().map(|n| n.get("node").unwrap_or(n).clone()));
+        }
+        out
+    };
+    let id = v.get("id")?.as_str()?;
+    let gid_number = |n: &Value| n.as_str().and_then(ShopifyId::parse).map(ShopifyId::get);
+    let mut sales = OrderSales {
+        discounts: shop_amount(discounts, "").unwrap_or_default(),
+        tax: v
+            .get("totalTaxSet")
+            .and_then(|t| shop_amount(t, ""))
+            .unwrap_or_default(),
+        ..OrderSales::default()
+    };
+    for l in of_type("LineItem", id, v.get("lineItems")) {
+        sales.lines.push(LineSale {
+            line: l.get("id").and_then(gid_number),
+            product: l.pointer("/product/id").and_then(gid_number),
+            title: s(&l, "title")
+                .unwrap_or_default()
+                .chars()
+                .take(MAX_TITLE_CHARS)
+                .collect(),
+            quantity: l
+                .get("quantity")
+                .and_then(Value::as_i64)
+                .unwrap_or(0)
+                .max(0),
+            price: shop_amount(&l, "/originalUnitPriceSet").unwrap_or_default(),
+            discount: shop_amount(&l, "/totalDiscountSet").unwrap_or_default(),
+        });
+    }
+    for sl in of_type("ShippingLine", id, v.get("shippingLines")) {
+        sales.shipping += shop_amount(&sl, "/originalPriceSet").unwrap_or_default();
+    }
+    for r in v
+        .get("refunds")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let rid = r.get("id").and_then(Value::as_str).unwrap_or_default();
+        let date = r
+            .get("createdAt")
+            .and_then(Value::as_str)
+            .and_then(|t| local(t, zone))?
+            .date_naive();
+        let mut refund = RefundSale {
+            id: r.get("id").and_then(gid_number),
+            date,
+            lines: Vec::new(),
+            shipping: Decimal::ZERO,
+        };
+        for l in of_type("RefundLineItem", rid, r.get("refundLineItems")) {
+            refund.lines.push(RefundLine {
+                line: l.pointer("/lineItem/id").and_then(gid_number),
+                product: l.pointer("/lineItem/product/id").and_then(gid_number),
+                quantity: l
+                    .get("quantity")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0)
+                    .max(0),
+                subtotal: shop_amount(&l, "/subtotalSet").unwrap_or_default(),
+                tax: shop_amount(&l, "/totalTaxSet").unwrap_or_default(),
+            });
+        }
+        for sl in of_type("RefundShippingLine", rid, r.get("refundShippingLines")) {
+            refund.shipping += shop_amount(&sl, "/subtotalAmountSet").unwrap_or_default();
+        }
+        sales.refunds.push(refund);
+    }
+    Some(sales)
 }
 
 /// An `AbandonedCheckout` as the version its `checkouts/update` webhook would carry. Its token

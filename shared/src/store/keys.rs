@@ -475,7 +475,7 @@ mod tests {
             id.clone().prop_map(TenantItem::Order),
             id.clone().prop_map(TenantItem::Customer),
             id.clone().prop_map(TenantItem::DataRequest),
-            id.prop_map(TenantItem::Product),
+            id.clone().prop_map(TenantItem::Product),
             id.prop_map(TenantItem::ProductSales),
             ("[a-z_]{1,20}/[a-z_]{1,20}", "[A-Za-z0-9:_#/.-]{1,64}")
                 .prop_map(|(topic, id)| TenantItem::Event { topic, id }),

@@ -38,8 +38,9 @@ pub struct SyncDeps {
     /// `SHOPIFY_API_BASE_URL`: replaces `https://{shop}` (tests and local fakes only).
     pub shopify_base_url: Option<String>,
     pub http: reqwest::Client,
-    /// Import orders through a bulk operation on a shop's first sync.
-    pub bulk_first_sync: bool,
+    /// Read orders (with their sale parts) through bulk operations: the paged query's cost
+    /// budget cannot hold line items and refunds. Off: orders are paged, without sale parts.
+    pub bulk_orders: bool,
     /// Between polls of a running bulk operation.
     pub bulk_poll: std::time::Duration,
 }

@@ -97,22 +97,22 @@ pub async fn run(
         let since = since(watermark, OVERLAP_MINUTES);
         // The run's own high-water mark carries across resumptions in the state item.
         let (resume_cursor, mut newest) = state.resume(kind);
-        // A first import of orders (or one already under way) goes through a bulk operation.
-        if kind == Kind::Orders
-            && (state.bulk_under_way(kind)
-                || (watermark.is_none() && deps.settings.bulk_first_sync))
-        {
-            match bulk::import(
-                deps, &client, tenant, kind, &state, deadline, zone, progress,
-            )
-            .await
-            {
+        // Orders go through a bulk operation (a first import, and every incremental read: only a
+        // bulk query may carry their line items and refunds), or one already under way.
+        if kind == Kind::Orders && (state.bulk_under_way(kind) || deps.settings.bulk_orders) {
+            let run = bulk::Run {
+                kind,
+                since,
+                deadline,
+                zone,
+            };
+            match bulk::import(deps, &client, tenant, &state, run, progress).await {
                 Ok(bulk::Bulk::Done { applied: n, newest }) => {
                     applied += n;
                     let write = StateWrite::KindImported {
                         kind,
                         applied: n,
-                        watermark: newest,
+                        watermark: newest.filter(|n| newer(*n, watermark)),
                     };
                     SyncState::progress(store, tenant, write).await?;
                     continue;

@@ -100,7 +100,10 @@
 //! it: `RUNNING` until poll number `bulk_polls_to_complete`, which answers `COMPLETED` with
 //! `url = {base_url}/bulk/{n}.jsonl` (plain GET, no token, like a signed URL). `objectCount` and
 //! `fileSize` are strings (UnsignedInt64), as Shopify sends them. JSONL lines: orders are the same
-//! nodes as the paged query, with the customer object inline; customers likewise; products are a
+//! nodes as the paged query, with the customer object inline (and, when the query asks for
+//! `totalDiscountsSet`, the sale parts: discounts, tax and refunds inline, then the order's
+//! `LineItem`, `ShippingLine`, `RefundLineItem` and `RefundShippingLine` lines, each with
+//! `__typename` and `__parentId`, grouped after their order); customers likewise; products are a
 //! product line (`id title updatedAt`) followed by its variants' lines (`id title price sku
 //! __parentId`) when the query mentions `variants`. One operation at a time: starting another while
 //! one is `CREATED`/`RUNNING` answers `userErrors` "A bulk query operation for this app and shop is
@@ -234,6 +237,36 @@ pub struct FakeOrder {
     pub test: bool,
     /// The customer's id: its node comes from the stored customer (or a minimal one).
     pub customer: Option<u64>,
+    /// Sale parts, served by a bulk operation whose query asks for them (`totalDiscountsSet`,
+    /// `lineItems`, `shippingLines`, `refunds`), as Shopify's grouped JSONL: the order's line,
+    /// then its children's lines with `__parentId` and `__typename`.
+    pub lines: Vec<FakeLine>,
+    /// Shopify's Decimal text.
+    pub discounts: String,
+    pub tax: String,
+    /// Each shipping line's price.
+    pub shipping: Vec<String>,
+    pub refunds: Vec<FakeRefund>,
+}
+
+/// A line item.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FakeLine {
+    pub id: u64,
+    pub product: Option<u64>,
+    pub title: String,
+    pub quantity: i64,
+    pub price: String,
+    pub discount: String,
+}
+
+/// A refund: `(line id, quantity, subtotal, tax)` per refunded line, and shipping refunded.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FakeRefund {
+    pub id: u64,
+    pub created_at: DateTime<Utc>,
+    pub lines: Vec<(u64, i64, String, String)>,
+    pub shipping: Option<String>,
 }
 
 /// An `AbandonedCheckout` (recovered ones too: `completed_at`), served by `abandonedCheckouts`.
@@ -279,6 +312,18 @@ impl FakeOrder {
             cancelled_at: None,
             test: false,
             customer: None,
+            lines: vec![FakeLine {
+                id: LINE_IDS + (id % 1_000_000_000_000) * 100,
+                product: None,
+                title: "Custom item".into(),
+                quantity: 1,
+                price: "10.00".into(),
+                discount: "0.00".into(),
+            }],
+            discounts: "0.00".into(),
+            tax: "0.00".into(),
+            shipping: Vec::new(),
+            refunds: Vec::new(),
         }
     }
 }
@@ -591,9 +636,13 @@ impl FakeShopify {
         // In id order: HashMap order would make the totals differ from run to run.
         let mut products: Vec<&FakeProduct> = st.products.values().collect();
         products.sort_by_key(|p| p.id);
-        let prices: Vec<i64> = products
+        let prices: Vec<(u64, String, i64)> = products
             .iter()
-            .flat_map(|p| p.variants.iter().filter_map(|v| cents(&v.price)))
+            .flat_map(|p| {
+                p.variants
+                    .iter()
+                    .filter_map(|v| cents(&v.price).map(|c| (p.id, p.title.clone(), c)))
+            })
             .collect();
         let customers: Vec<u64> = {
             let mut c: Vec<u64> = st.customers.keys().copied().collect();
@@ -608,15 +657,31 @@ impl FakeShopify {
         for (k, created_at) in created.into_iter().enumerate() {
             let id = first_order + k as u64;
             let items = 1 + rng.below(4);
-            let total: i64 = (0..items)
-                .map(|_| {
-                    let price = if prices.is_empty() {
-                        500 + rng.below(10_000) as i64
+            let lines: Vec<FakeLine> = (0..items)
+                .map(|i| {
+                    let (product, title, price) = if prices.is_empty() {
+                        (
+                            None,
+                            "Custom item".to_owned(),
+                            500 + rng.below(10_000) as i64,
+                        )
                     } else {
-                        prices[rng.below(prices.len() as u64) as usize]
+                        let (p, t, c) = &prices[rng.below(prices.len() as u64) as usize];
+                        (Some(*p), t.clone(), *c)
                     };
-                    price * (1 + (rng.below(5) == 0) as i64)
+                    FakeLine {
+                        id: LINE_IDS + (id % 1_000_000_000_000) * 100 + i,
+                        product,
+                        title,
+                        quantity: 1 + (rng.below(5) == 0) as i64,
+                        price: shopify_decimal(price),
+                        discount: "0.00".into(),
+                    }
                 })
+                .collect();
+            let total: i64 = lines
+                .iter()
+                .map(|l| cents(&l.price).unwrap_or(0) * l.quantity)
                 .sum();
             let roll = rng.below(100);
             let financial_status = match roll {
@@ -647,6 +712,20 @@ impl FakeShopify {
                     cancelled_at: cancelled.then_some(updated_at),
                     test: rng.below(100) == 0,
                     customer,
+                    // A partial refund: one unit of the first line, on the last update.
+                    refunds: (financial_status == "PARTIALLY_REFUNDED")
+                        .then(|| FakeRefund {
+                            id: REFUND_IDS + id % 1_000_000_000_000,
+                            created_at: updated_at,
+                            lines: vec![(lines[0].id, 1, lines[0].price.clone(), "0.00".into())],
+                            shipping: None,
+                        })
+                        .into_iter()
+                        .collect(),
+                    lines,
+                    discounts: "0.00".into(),
+                    tax: "0.00".into(),
+                    shipping: Vec::new(),
                 },
             );
         }
@@ -787,6 +866,8 @@ const CUSTOMER_IDS: u64 = 7_000_000_000_001;
 const PRODUCT_IDS: u64 = 8_000_000_000_001;
 const VARIANT_IDS: u64 = 44_000_000_000_001;
 const ORDER_IDS: u64 = 6_000_000_000_001;
+const LINE_IDS: u64 = 9_000_000_000_000_000;
+const REFUND_IDS: u64 = 3_000_000_000_001;
 
 fn next_id<'a>(ids: impl Iterator<Item = &'a u64>, base: u64) -> u64 {
     ids.filter(|id| **id >= base).max().map_or(base, |m| m + 1)
@@ -990,6 +1071,56 @@ fn scope(kind: Kind) -> &'static str {
 
 fn gql_error(message: &str, code: &str) -> Value {
     json!({"errors": [{"message": message, "extensions": {"code": code}}]})
+}
+
+fn money_bag(amount: &str) -> Value {
+    json!({"shopMoney": {"amount": amount}})
+}
+
+/// Adds an order's sale parts to its bulk line (discounts, tax, refunds inline) and answers its
+/// children's lines: line items, shipping lines, and each refund's lines and shipping.
+fn sale_parts(o: &FakeOrder, node: &mut Value) -> Vec<Value> {
+    let order = gid(Kind::Orders, o.id);
+    node["totalDiscountsSet"] = money_bag(&o.discounts);
+    node["totalTaxSet"] = money_bag(&o.tax);
+    let refund_gid = |r: &FakeRefund| format!("gid://shopify/Refund/{}", r.id);
+    node["refunds"] = o
+        .refunds
+        .iter()
+        .map(|r| json!({"id": refund_gid(r), "createdAt": rfc3339(r.created_at)}))
+        .collect();
+    let line_gid = |id: u64| format!("gid://shopify/LineItem/{id}");
+    let mut children = Vec::new();
+    for l in &o.lines {
+        children.push(json!({
+            "__typename": "LineItem", "id": line_gid(l.id), "title": l.title, "quantity": l.quantity,
+            "originalUnitPriceSet": money_bag(&l.price), "totalDiscountSet": money_bag(&l.discount),
+            "product": l.product.map(|p| json!({"id": gid(Kind::Products, p)})),
+            "__parentId": order,
+        }));
+    }
+    for price in &o.shipping {
+        children.push(json!({"__typename": "ShippingLine", "originalPriceSet": money_bag(price), "__parentId": order}));
+    }
+    for r in &o.refunds {
+        for (line, quantity, subtotal, tax) in &r.lines {
+            let product = o
+                .lines
+                .iter()
+                .find(|l| l.id == *line)
+                .and_then(|l| l.product);
+            children.push(json!({
+                "__typename": "RefundLineItem", "quantity": quantity,
+                "subtotalSet": money_bag(subtotal), "totalTaxSet": money_bag(tax),
+                "lineItem": {"id": line_gid(*line), "product": product.map(|p| json!({"id": gid(Kind::Products, p)}))},
+                "__parentId": refund_gid(r),
+            }));
+        }
+        if let Some(s) = &r.shipping {
+            children.push(json!({"__typename": "RefundShippingLine", "subtotalAmountSet": money_bag(s), "__parentId": refund_gid(r)}));
+        }
+    }
+    children
 }
 
 fn customer_node(c: &FakeCustomer) -> Value {
@@ -1433,9 +1564,16 @@ impl Inner {
             .unwrap_or_default();
         let keys = self.matching(kind, SortKey::UpdatedAt, &search);
         let with_variants = kind == Kind::Products && find_field(&inner, "variants").is_some();
+        let with_sales = kind == Kind::Orders && find_field(&inner, "totalDiscountsSet").is_some();
         let mut lines = Vec::new();
         for (_, id) in &keys {
-            if let Some(node) = self.node(kind, *id) {
+            if let Some(mut node) = self.node(kind, *id) {
+                if with_sales && let Some(o) = self.orders.get(id) {
+                    let children = sale_parts(o, &mut node);
+                    lines.push(node.to_string());
+                    lines.extend(children.iter().map(Value::to_string));
+                    continue;
+                }
                 lines.push(node.to_string());
             }
             if with_variants {

@@ -109,7 +109,7 @@ impl OrderRecord {
             test: o.test,
             customer_id: o.customer_id,
             sales: o.sales.clone(),
-            sales_version: o.sales.as_ref().map(|_| o.version()),
+            sales_version: o.sales_version(),
         }
     }
 
@@ -452,6 +452,28 @@ mod tests {
             )
     }
 
+    #[test]
+    fn a_customer_keeps_its_earliest_orders_sorted_and_bounded() {
+        let d = NaiveDate::from_ymd_opt(2026, 7, 1).unwrap();
+        let mut c = CustomerRecord::empty(ShopifyId::new(1));
+        for i in (0..40i64).rev() {
+            c.add_order(FirstOrder(
+                1_000 + i,
+                i as u64,
+                d + chrono::Duration::days(i),
+            ));
+        }
+        c.add_order(FirstOrder(1_005, 5, d + chrono::Duration::days(5)));
+        assert_eq!(c.first_orders.len(), FIRST_ORDERS_KEPT);
+        assert!(c.first_orders.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(c.first_order_date(), Some(d));
+        c.remove_order(FirstOrder(1_000, 0, d));
+        assert_eq!(c.first_order_date(), Some(d + chrono::Duration::days(1)));
+        // An earlier order arriving late becomes the first.
+        c.add_order(FirstOrder(10, 99, d - chrono::Duration::days(9)));
+        assert_eq!(c.first_order_date(), Some(d - chrono::Duration::days(9)));
+    }
+
     fn optional_text() -> impl Strategy<Value = Option<String>> {
         proptest::option::of(".{0,30}")
     }
@@ -482,7 +504,13 @@ mod tests {
             (first_name, last_name, email) in (optional_text(), optional_text(), optional_text()),
             orders in 0i64..1_000_000,
             (spent, scale) in (any::<i64>(), 0u32..=4),
+            firsts in proptest::collection::vec((any::<i64>(), any::<u64>(), 0i32..3_000_000), 0..30),
         ) {
+            let mut first_orders: Vec<FirstOrder> = firsts
+                .into_iter()
+                .map(|(at, id, d)| FirstOrder(at, id, NaiveDate::from_num_days_from_ce_opt(d.max(1)).unwrap_or_default()))
+                .collect();
+            first_orders.sort();
             let record = CustomerRecord {
                 id: ShopifyId::new(id),
                 version: version.map(Version::stored),
@@ -492,6 +520,7 @@ mod tests {
                 email,
                 orders: Decimal::from(orders),
                 total_spent: Decimal::new(spent, scale),
+                first_orders,
             };
             let item = record.to_item(TenantId::new(t));
             prop_assert_eq!(CustomerRecord::from_item(record.id, &item), record.clone());
