@@ -1,13 +1,15 @@
 // Shopify Insights merchant dashboard: sign-up, log-in, connecting the Shopify shop (the install,
 // the sign-in code it lands with, the login an installed tenant sets, the sync status), the shop's
-// metrics, and the storefront funnel (with the abandoned checkouts, their setting and the pixel
-// snippet a merchant pastes into Shopify), served at / with no build step. Plain ES module, no
-// dependencies, no network access beyond this origin's API (the install navigates to Shopify's
-// authorize URL).
+// metrics, sales as Shopify's reports define them (net sales by day against the previous period,
+// the breakdown, customers, top products, a CSV of the days), and the storefront funnel (with the
+// abandoned checkouts, their setting and the pixel snippet a merchant pastes into Shopify), served
+// at / with no build step. Plain ES module, no dependencies, no network access beyond this
+// origin's API (the install navigates to Shopify's authorize URL; the sales CSV is a blob: URL).
 //
 // Rules kept throughout:
-// - Ids (64-bit) and money (decimal strings) are displayed exactly as the API sent them. Revenue is
-//   turned into a Number only to place pixels in the chart, never to show a value.
+// - Ids (64-bit) and money (decimal strings) are displayed exactly as the API sent them. Revenue and
+//   net sales are turned into Numbers only to place pixels in the charts, never to show a value;
+//   money arithmetic (the change in net sales) is done in integer cents with BigInt.
 // - API data reaches the page only through textContent / attributes, never as HTML.
 
 const TOKEN_KEY = 'insights.token';
@@ -287,6 +289,7 @@ function openDashboard({ afterInstall = false } = {}) {
   resetConnection();
   showDashboard();
   loadDashboard();
+  loadSalesSection();
   loadFunnelSection();
   loadConnection({ afterInstall });
 }
@@ -318,6 +321,7 @@ function resetDashboard() {
   $('orders-table').tBodies[0].replaceChildren();
   $('top-customers-table').tBodies[0].replaceChildren();
   $('days-table').tBodies[0].replaceChildren();
+  resetSales();
   resetFunnel();
   $('orders-prev').disabled = true;
   $('orders-next').disabled = true;
@@ -445,6 +449,7 @@ function reloadNumbers() {
   state.cursor = null;
   state.cursorStack = [];
   loadDashboard();
+  loadSalesSection();
   reloadFunnelData();
 }
 
@@ -679,6 +684,7 @@ function renderMetrics(m) {
   $('empty-state').hidden = String(m.orders) !== '0';
   // The funnel's amounts are in the shop currency, known from here.
   if (funnel.data) renderFunnel();
+  if (sales.top && !sales.data) renderTopProducts();
 }
 
 function renderOrdersPage(data) {
@@ -1204,6 +1210,507 @@ async function onReplaceConfirm() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Sales, as Shopify's reports define them: net sales by day with the previous period overlaid,
+// the breakdown (gross, discounts, returns, net, taxes, shipping, total), orders, AOV, new and
+// returning customers, the top products and a CSV of the day rows. Tracked on its own (the sales
+// section's data-state), like the funnel: a failure here shows in the section only.
+
+const TOP_PRODUCTS = 5;
+const DAY_MS = 86_400_000;
+/** The CSV's columns: `date` and every figure of a day, named as the API names them. */
+const SALES_CSV_COLUMNS = ['date', 'orders', 'gross_sales', 'discounts', 'returns', 'net_sales', 'taxes', 'shipping',
+  'total_sales', 'average_order_value', 'new_customers', 'returning_customer_orders', 'returning_customer_rate'];
+/** The breakdown card: the answer's field and the id showing it. */
+const SALES_BREAKDOWN = [
+  ['gross_sales', 'sales-gross'],
+  ['discounts', 'sales-discounts'],
+  ['returns', 'sales-returns'],
+  ['net_sales', 'sales-net'],
+  ['taxes', 'sales-taxes'],
+  ['shipping', 'sales-shipping'],
+  ['total_sales', 'sales-total'],
+];
+const SALES_COUNTS = [
+  ['orders', 'sales-orders'],
+  ['new_customers', 'sales-new-customers'],
+  ['returning_customer_orders', 'sales-returning-orders'],
+];
+
+const sales = {
+  pending: 0,
+  failed: false,
+  seq: 0,
+  topSeq: 0,
+  data: null, // the last GET /dashboard/sales?compare=previous_period answer on screen
+  previous: null, // GET /dashboard/sales for the equally long period just before it (its days)
+  top: null, // GET /dashboard/top-products's products
+};
+
+/** A decimal string ("185.00", "-9.99") as an integer count of 10^-scale units, or null. */
+function parseDecimal(s) {
+  const m = /^(-?)(\d+)(?:\.(\d+))?$/.exec(s === null || s === undefined ? '' : String(s));
+  if (!m) return null;
+  const frac = m[3] || '';
+  const units = BigInt(`${m[2]}${frac}`);
+  return { units: m[1] ? -units : units, scale: frac.length };
+}
+
+function unitsAt(d, scale) {
+  return d.units * 10n ** BigInt(scale - d.scale);
+}
+
+/** Integer units back to a decimal string with `scale` decimals. */
+function formatUnits(units, scale) {
+  const negative = units < 0n;
+  const digits = (negative ? -units : units).toString().padStart(scale + 1, '0');
+  const whole = digits.slice(0, digits.length - scale);
+  const frac = digits.slice(digits.length - scale);
+  return `${negative ? '-' : ''}${whole}${scale > 0 ? `.${frac}` : ''}`;
+}
+
+function isZeroAmount(s) {
+  const d = parseDecimal(s);
+  return d !== null && d.units === 0n;
+}
+
+/**
+ * current − previous, exactly (in cents, or finer if the API sent more decimals), and as a
+ * percentage of |previous| to one decimal, rounded half away from zero; no percentage when the
+ * previous amount is zero. Null when either is not a decimal string.
+ */
+function netChange(current, previous) {
+  const a = parseDecimal(current);
+  const b = parseDecimal(previous);
+  if (!a || !b) return null;
+  const scale = Math.max(2, a.scale, b.scale);
+  const x = unitsAt(a, scale);
+  const y = unitsAt(b, scale);
+  const diff = x - y;
+  let pct = null;
+  if (y !== 0n) {
+    const den = y < 0n ? -y : y;
+    const num = (diff < 0n ? -diff : diff) * 1000n; // tenths of a percent
+    let q = num / den;
+    if (2n * (num % den) >= den) q += 1n;
+    pct = `${diff < 0n && q !== 0n ? '-' : ''}${q / 10n}.${q % 10n}`;
+  }
+  return { diff: formatUnits(diff, scale), percent: pct, direction: diff > 0n ? 'up' : (diff < 0n ? 'down' : 'flat') };
+}
+
+/** A signed amount for chart geometry only. Never displayed. */
+function signedAmountForGeometry(s) {
+  const n = Number.parseFloat(String(s));
+  return Number.isFinite(n) ? n : 0;
+}
+
+/** YYYY-MM-DD `days` after (or before) a YYYY-MM-DD date, in UTC calendar arithmetic. */
+function addDays(date, days) {
+  const p = parseIsoDate(date);
+  return p ? new Date(p.utc + days * DAY_MS).toISOString().slice(0, 10) : null;
+}
+
+/** The equally long period just before from..to (as the API's `previous` is). */
+function previousPeriod(from, to) {
+  const f = parseIsoDate(from);
+  const t = parseIsoDate(to);
+  if (!f || !t || f.utc > t.utc) return null;
+  const length = Math.round((t.utc - f.utc) / DAY_MS) + 1;
+  return { from: addDays(from, -length), to: addDays(from, -1) };
+}
+
+function salesCurrency() {
+  return (sales.data && sales.data.currency) || state.currency;
+}
+
+/** Tracks the section's loads in its data-state (idle | loading | ready | error) for tests. */
+async function trackSales(promise) {
+  const section = $('sales');
+  sales.pending += 1;
+  section.dataset.state = 'loading';
+  section.setAttribute('aria-busy', 'true');
+  try {
+    await promise;
+  } catch (e) {
+    if (!(e instanceof SessionEnded)) sales.failed = true;
+  } finally {
+    sales.pending -= 1;
+    if (sales.pending === 0) {
+      section.dataset.state = sales.failed ? 'error' : 'ready';
+      section.removeAttribute('aria-busy');
+      sales.failed = false;
+    }
+  }
+}
+
+function resetSales() {
+  sales.seq += 1;
+  sales.topSeq += 1;
+  sales.data = null;
+  sales.previous = null;
+  sales.top = null;
+  const section = $('sales');
+  section.dataset.state = 'idle';
+  section.removeAttribute('aria-busy');
+  delete section.dataset.from;
+  delete section.dataset.to;
+  $('sales-range').textContent = '';
+  $('sales-empty').hidden = true;
+  $('sales-legend-currency').textContent = '';
+  $('sales-legend-previous').textContent = '';
+  for (const id of ['sales-error', 'top-products-error']) setAlert(id, '');
+  for (const [, id] of [...SALES_BREAKDOWN, ...SALES_COUNTS, ['', 'sales-aov'], ['', 'sales-returning-rate'], ['', 'sales-net-previous']]) {
+    $(id).textContent = '–';
+    delete $(id).dataset.value;
+  }
+  const change = $('sales-net-change');
+  change.textContent = '–';
+  change.dataset.direction = '';
+  delete change.dataset.value;
+  delete change.dataset.diff;
+  change.removeAttribute('title');
+  const chart = $('sales-chart');
+  chart.replaceChildren(
+    svg('title', { id: 'sales-chart-title' }, 'Net sales by day'),
+    svg('desc', { id: 'sales-chart-desc' }, 'Loading…'),
+  );
+  for (const k of ['from', 'to', 'previousFrom', 'previousTo', 'days']) delete chart.dataset[k];
+  $('sales-days-table').tBodies[0].replaceChildren();
+  $('top-products-table').tBodies[0].replaceChildren();
+  delete $('top-products-table').dataset.count;
+  $('sales-csv').disabled = true;
+}
+
+/** Everything in the section: on opening the dashboard, on a new range, after a sync. */
+function loadSalesSection() {
+  trackSales(loadSales());
+  trackSales(loadTopProducts());
+}
+
+async function loadSales() {
+  const range = state.range || defaultRange();
+  const prior = previousPeriod(range.from, range.to);
+  const seq = ++sales.seq;
+  try {
+    if (!prior) throw new ApiError(0, 'bad_range', 'The dates chosen above are not a valid range.');
+    const q = new URLSearchParams({ from: range.from, to: range.to, compare: 'previous_period' });
+    const p = new URLSearchParams({ from: prior.from, to: prior.to });
+    const [data, previous] = await Promise.all([
+      dashboardApi(`/dashboard/sales?${q}`),
+      dashboardApi(`/dashboard/sales?${p}`),
+    ]);
+    if (seq !== sales.seq) return;
+    if (!data.totals || !Array.isArray(data.days) || !Array.isArray(previous.days)) {
+      throw new ApiError(0, 'bad_response', 'The server sent sales this page does not understand.');
+    }
+    sales.data = data;
+    sales.previous = previous;
+    setAlert('sales-error', '');
+    renderSales();
+  } catch (e) {
+    if (!(e instanceof SessionEnded) && seq === sales.seq) {
+      setAlert('sales-error', `The sales could not be loaded: ${errorMessage(e)}`);
+    }
+    throw e;
+  }
+}
+
+async function loadTopProducts() {
+  const seq = ++sales.topSeq;
+  try {
+    const data = await dashboardApi(`/dashboard/top-products?limit=${TOP_PRODUCTS}`);
+    if (seq !== sales.topSeq) return;
+    sales.top = Array.isArray(data.products) ? data.products : [];
+    setAlert('top-products-error', '');
+    renderTopProducts();
+  } catch (e) {
+    if (!(e instanceof SessionEnded) && seq === sales.topSeq) {
+      setAlert('top-products-error', `The top products could not be loaded: ${errorMessage(e)}`);
+    }
+    throw e;
+  }
+}
+
+function renderSales() {
+  const data = sales.data;
+  if (!data) return;
+  const currency = salesCurrency();
+  const t = data.totals;
+  const prior = previousPeriod(data.from, data.to);
+  const section = $('sales');
+  section.dataset.from = data.from ?? '';
+  section.dataset.to = data.to ?? '';
+  $('sales-range').textContent = data.from && data.to
+    ? `${data.from} to ${data.to}${prior ? `, compared with ${prior.from} to ${prior.to}` : ''}`
+    : '';
+  $('sales-legend-currency').textContent = currency ? ` (${currency})` : '';
+  $('sales-legend-previous').textContent = prior ? ` (${prior.from} to ${prior.to})` : '';
+  $('sales-empty').hidden = !(String(t.orders) === '0' && isZeroAmount(t.total_sales) && isZeroAmount(t.returns));
+
+  for (const [field, id] of SALES_BREAKDOWN) {
+    setMoney($(id), t[field], currency);
+    $(id).dataset.value = t[field] ?? '';
+  }
+  for (const [field, id] of SALES_COUNTS) {
+    $(id).textContent = count(t[field]);
+    $(id).dataset.value = t[field] ?? '';
+  }
+  setMoney($('sales-aov'), t.average_order_value, currency);
+  $('sales-aov').dataset.value = t.average_order_value ?? '';
+  const rate = $('sales-returning-rate');
+  rate.textContent = percent(t.returning_customer_rate);
+  rate.dataset.value = t.returning_customer_rate ?? '';
+  renderNetChange(t.net_sales, data.previous ? data.previous.net_sales : null, currency);
+
+  renderSalesChart();
+  renderSalesDays();
+  $('sales-csv').disabled = false;
+  // The top products' amounts are in the currency this answer names.
+  if (sales.top) renderTopProducts();
+}
+
+function renderNetChange(current, previous, currency) {
+  const prev = $('sales-net-previous');
+  const node = $('sales-net-change');
+  node.removeAttribute('title');
+  delete node.dataset.diff;
+  if (previous === null || previous === undefined) {
+    prev.textContent = '—';
+    delete prev.dataset.value;
+    node.textContent = '';
+    node.dataset.direction = '';
+    delete node.dataset.value;
+    return;
+  }
+  setMoney(prev, previous, currency);
+  prev.dataset.value = String(previous);
+  const change = netChange(current, previous);
+  if (!change) {
+    node.textContent = '—';
+    node.dataset.direction = '';
+    delete node.dataset.value;
+    return;
+  }
+  const sign = (s) => (s.startsWith('-') ? `−${s.slice(1)}` : `+${s}`);
+  const diff = change.direction === 'flat' ? money(change.diff, currency) : money(sign(change.diff), currency);
+  node.dataset.direction = change.direction;
+  node.dataset.diff = change.diff;
+  node.dataset.value = change.percent ?? '';
+  if (change.percent === null) {
+    node.textContent = diff;
+    node.title = 'No net sales in the previous period to compare with as a percentage.';
+  } else {
+    const pct = /^-?0\.0$/.test(change.percent) ? '0.0' : sign(change.percent);
+    node.textContent = `${pct}% (${diff})`;
+    node.title = `${pct}% compared with the previous period`;
+  }
+}
+
+/** Net sales per day (solid line) and the previous period's, aligned by day index (dashed). */
+function renderSalesChart() {
+  const data = sales.data;
+  if (!data) return;
+  const chart = $('sales-chart');
+  const wrap = $('sales-chart-wrap');
+  const width = Math.max(300, Math.floor(wrap.clientWidth || 640));
+  const height = width < 560 ? 220 : 260;
+  const currency = salesCurrency();
+  const days = data.days;
+  const prevDays = sales.previous && Array.isArray(sales.previous.days) ? sales.previous.days : [];
+  const n = days.length;
+  const current = days.map((d) => String(d.net_sales));
+  const previous = days.map((_, i) => (prevDays[i] ? String(prevDays[i].net_sales) : null));
+
+  // The highest and the lowest amount (either series), labelled exactly as the API sent them.
+  let high = null;
+  let low = null;
+  for (const s of [...current, ...previous]) {
+    if (s === null) continue;
+    const v = signedAmountForGeometry(s);
+    if (v > 0 && (high === null || v > high.v)) high = { v, s };
+    if (v < 0 && (low === null || v < low.v)) low = { v, s };
+  }
+  const top = high ? high.v : 0;
+  const bottom = low ? low.v : 0;
+  const span = top - bottom > 0 ? top - bottom : 1;
+
+  const labelChars = Math.max(1, high ? high.s.length : 1, low ? low.s.length : 1);
+  const margin = { top: 14, right: 14, bottom: 30, left: Math.max(40, labelChars * 7 + 16) };
+  const pw = width - margin.left - margin.right;
+  const ph = height - margin.top - margin.bottom;
+  const slot = n > 0 ? pw / n : pw;
+  const x = (i) => margin.left + slot * i + slot / 2;
+  const y = (v) => margin.top + ((top - v) / span) * ph;
+  const multiYear = (parseIsoDate(data.from)?.y ?? 0) !== (parseIsoDate(data.to)?.y ?? 0);
+  const prior = previousPeriod(data.from, data.to);
+
+  const nodes = [
+    svg('title', { id: 'sales-chart-title' }, `Net sales by day, ${data.from} to ${data.to}`),
+    svg('desc', { id: 'sales-chart-desc' },
+      `${plural(n, 'day', 'days')}: net sales ${money(data.totals.net_sales, currency)} in total`
+      + (data.previous ? `, against ${money(data.previous.net_sales, currency)} in the previous period`
+        + (prior ? ` (${prior.from} to ${prior.to})` : '') : '')
+      + '. The solid line shows each day\'s net sales; the dashed line the same day of the previous period'
+      + (high ? `; the highest day is ${money(high.s, currency)}` : '')
+      + (low ? `, the lowest ${money(low.s, currency)} (refunds)` : '')
+      + '.'),
+  ];
+
+  const grid = svg('g', { class: 'grid', 'aria-hidden': 'true' });
+  grid.append(
+    svg('line', { class: 'zero', x1: margin.left, x2: margin.left + pw, y1: y(0), y2: y(0) }),
+    svg('text', { class: 'axis-label', x: margin.left - 8, y: y(0) + 4, 'text-anchor': 'end' }, '0'),
+  );
+  for (const extreme of [high, low]) {
+    if (!extreme) continue;
+    grid.append(
+      svg('line', { class: 'extreme', x1: margin.left, x2: margin.left + pw, y1: y(extreme.v), y2: y(extreme.v) }),
+      svg('text', { class: 'axis-label', x: margin.left - 8, y: y(extreme.v) + 4, 'text-anchor': 'end' }, extreme.s),
+    );
+  }
+  nodes.push(grid);
+
+  const labelEvery = Math.max(1, Math.ceil((multiYear ? 86 : 52) / Math.max(slot, 0.001)));
+  const xAxis = svg('g', { class: 'x-axis', 'aria-hidden': 'true' });
+  days.forEach((d, i) => {
+    if (i % labelEvery !== 0) return;
+    xAxis.append(svg('text', { class: 'axis-label', x: x(i), y: margin.top + ph + 18, 'text-anchor': 'middle' }, dayLabel(d.date, multiYear)));
+  });
+  nodes.push(xAxis);
+
+  // One hoverable column per day, its title naming both days' net sales.
+  const columns = svg('g', { class: 'days' });
+  days.forEach((d, i) => {
+    const p = prevDays[i];
+    const label = `${d.date}: net sales ${money(d.net_sales, currency)}`
+      + (p ? `; ${p.date} (previous period): ${money(p.net_sales, currency)}` : '');
+    columns.append(svg('g', {
+      class: 'day', 'data-testid': 'sales-chart-day', 'data-date': d.date, 'data-previous-date': p ? p.date : null, role: 'img', 'aria-label': label,
+    },
+    svg('title', {}, label),
+    svg('rect', { class: 'hit', x: margin.left + slot * i, y: margin.top, width: slot, height: ph })));
+  });
+  nodes.push(columns);
+
+  const pointsOf = (values) => values
+    .map((s, i) => (s === null ? null : `${x(i).toFixed(1)},${y(signedAmountForGeometry(s)).toFixed(1)}`))
+    .filter((p) => p !== null)
+    .join(' ');
+  if (n > 0) {
+    nodes.push(svg('polygon', {
+      class: 'net-area',
+      points: `${x(0).toFixed(1)},${y(0).toFixed(1)} ${pointsOf(current)} ${x(n - 1).toFixed(1)},${y(0).toFixed(1)}`,
+      'aria-hidden': 'true',
+    }));
+  }
+  nodes.push(svg('polyline', {
+    class: 'previous-line',
+    'data-testid': 'sales-series-previous',
+    'data-dates': prevDays.slice(0, n).map((d) => d.date).join(','),
+    'data-values': previous.filter((s) => s !== null).join(','),
+    points: pointsOf(previous),
+    'aria-hidden': 'true',
+  }));
+  nodes.push(svg('polyline', {
+    class: 'net-line',
+    'data-testid': 'sales-series-current',
+    'data-dates': days.map((d) => d.date).join(','),
+    'data-values': current.join(','),
+    points: pointsOf(current),
+    'aria-hidden': 'true',
+  }));
+  if (n > 0 && n <= 62) {
+    const dots = svg('g', { class: 'points', 'aria-hidden': 'true' });
+    current.forEach((s, i) => dots.append(svg('circle', { cx: x(i), cy: y(signedAmountForGeometry(s)), r: n <= 31 ? 3 : 2 })));
+    if (n === 1 && previous[0] !== null) {
+      dots.append(svg('circle', { class: 'previous', cx: x(0), cy: y(signedAmountForGeometry(previous[0])), r: 3 }));
+    }
+    nodes.push(dots);
+  }
+
+  chart.setAttribute('viewBox', `0 0 ${width} ${height}`);
+  chart.setAttribute('width', String(width));
+  chart.setAttribute('height', String(height));
+  chart.dataset.from = data.from;
+  chart.dataset.to = data.to;
+  chart.dataset.days = String(n);
+  if (prior) {
+    chart.dataset.previousFrom = prior.from;
+    chart.dataset.previousTo = prior.to;
+  }
+  chart.replaceChildren(...nodes);
+}
+
+function renderSalesDays() {
+  const currency = salesCurrency();
+  const days = sales.data ? sales.data.days : [];
+  const prevDays = sales.previous && Array.isArray(sales.previous.days) ? sales.previous.days : [];
+  const body = $('sales-days-table').tBodies[0];
+  if (days.length === 0) {
+    body.replaceChildren(el('tr', { class: 'empty-row' }, el('td', { colspan: 10 }, 'No days in this range.')));
+    return;
+  }
+  const amount = (v) => el('td', { class: 'num nowrap' }, money(v, currency));
+  body.replaceChildren(...days.map((d, i) => el('tr', { dataset: { date: d.date } },
+    el('td', { class: 'nowrap' }, d.date),
+    el('td', { class: 'num' }, count(d.orders)),
+    amount(d.gross_sales),
+    amount(d.discounts),
+    amount(d.returns),
+    amount(d.net_sales),
+    amount(d.taxes),
+    amount(d.shipping),
+    amount(d.total_sales),
+    prevDays[i]
+      ? el('td', { class: 'num nowrap', title: prevDays[i].date }, money(prevDays[i].net_sales, currency))
+      : el('td', { class: 'num' }, '—'))));
+}
+
+function renderTopProducts() {
+  const products = sales.top || [];
+  const table = $('top-products-table');
+  table.dataset.count = String(products.length);
+  const body = table.tBodies[0];
+  if (products.length === 0) {
+    body.replaceChildren(el('tr', { class: 'empty-row', 'data-testid': 'top-products-empty' },
+      el('td', { colspan: 3 }, 'No products sold yet. They show up here with the first orders.')));
+    return;
+  }
+  const currency = salesCurrency();
+  body.replaceChildren(...products.map((p) => el('tr', { dataset: { productId: String(p.id) } },
+    el('td', { class: 'strong' }, p.title || '—'),
+    el('td', { class: 'num' }, count(p.quantity)),
+    el('td', { class: 'num nowrap' }, money(p.net_sales, currency)))));
+}
+
+/** One CSV field: as is, or quoted (quotes doubled) when it holds a comma, a quote or a line break. */
+function csvField(value) {
+  const s = value === null || value === undefined ? '' : String(value);
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/** The day rows as CSV (RFC 4180: CRLF after every line), values exactly as the API sent them. */
+function salesCsv(days) {
+  const lines = [SALES_CSV_COLUMNS.join(',')];
+  for (const d of days) lines.push(SALES_CSV_COLUMNS.map((c) => csvField(d[c])).join(','));
+  return `${lines.join('\r\n')}\r\n`;
+}
+
+/** Download CSV: the day rows on screen, through a blob URL and a temporary a[download]. */
+function onSalesCsv() {
+  const data = sales.data;
+  if (!data) return;
+  const from = parseIsoDate(data.from) ? data.from : state.range.from;
+  const to = parseIsoDate(data.to) ? data.to : state.range.to;
+  const blob = new Blob([salesCsv(data.days)], { type: 'text/csv;charset=utf-8' });
+  const url = URL.createObjectURL(blob);
+  const link = el('a', { href: url, download: `sales-${from}-to-${to}.csv`, hidden: true });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 30_000);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Chart: one group per day (bar = orders, point on the line = revenue), drawn as inline SVG.
 
 function niceStep(max, ticks) {
@@ -1414,6 +1921,7 @@ function onRangeApply(event) {
   state.cursor = null;
   state.cursorStack = [];
   loadOrders();
+  loadSalesSection();
   reloadFunnelData();
 }
 
@@ -1465,6 +1973,14 @@ function onResize() {
   renderChart(state.days, $('chart').dataset.from, $('chart').dataset.to);
 }
 
+let lastSalesWidth = 0;
+function onSalesResize() {
+  const width = Math.floor($('sales-chart-wrap').clientWidth);
+  if (width === lastSalesWidth || $('dashboard-view').hidden || !sales.data) return;
+  lastSalesWidth = width;
+  renderSalesChart();
+}
+
 function init() {
   $('login-form').addEventListener('submit', onLogin);
   $('register-form').addEventListener('submit', onRegister);
@@ -1483,6 +1999,7 @@ function init() {
   $('connect-shopify').addEventListener('click', onInstall);
   $('reconnect-shopify').addEventListener('click', onInstall);
   $('sync-now').addEventListener('click', onSyncNow);
+  $('sales-csv').addEventListener('click', onSalesCsv);
   $('set-login-form').addEventListener('submit', onSetLogin);
   $('abandon-after-form').addEventListener('submit', onSaveAbandonAfter);
   $('pixel-copy').addEventListener('click', onCopyPixel);
@@ -1504,6 +2021,11 @@ function init() {
       clearTimeout(timer);
       timer = setTimeout(onResize, 120);
     }).observe($('chart-wrap'));
+    let salesTimer = 0;
+    new ResizeObserver(() => {
+      clearTimeout(salesTimer);
+      salesTimer = setTimeout(onSalesResize, 120);
+    }).observe($('sales-chart-wrap'));
   }
 
   const landing = takeLanding();
