@@ -228,6 +228,15 @@ describe('connecting a shop through the page', { skip: SKIP }, () => {
       (n) => document.querySelector('[data-testid="funnel-checkouts-started"]')?.dataset.value === String(n),
       funnel.checkouts_started,
     );
+    // The orders' sale parts came with the sync's bulk read: sales and returns as the shop's lines
+    // and refunds amount to.
+    const sales = await apiJson(`/dashboard/sales?${range}`, token);
+    const counted = shop.orders.filter((o) => !o.test);
+    const gross = counted.reduce((sum, o) => sum + o.sale.lines.reduce((s, l) => s + toCents(l.price) * BigInt(l.quantity), 0n), 0n);
+    const returned = counted.reduce((sum, o) => sum + (o.sale.refund ? toCents(o.sale.refund.subtotal) : 0n), 0n);
+    assert.equal(sales.totals.orders, counted.length);
+    assert.equal(sales.totals.gross_sales, fromCents(gross));
+    assert.equal(sales.totals.returns, fromCents(returned));
     assert.ok(
       shop.subscriptions.some((s) => s.topic === 'APP_UNINSTALLED' && s.uri === `${BASE_URL}/webhooks`),
       'connecting subscribed the shop\'s webhooks to this server',

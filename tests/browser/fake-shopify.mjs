@@ -101,6 +101,11 @@ function makeShop(domain, now) {
       currentTotalPriceSet: { shopMoney: { amount, currencyCode: 'CAD' } },
       totalPriceSet: { shopMoney: { amount, currencyCode: 'CAD' } },
       customer: { ...customer },
+      // Sale parts, served only to a bulk query that asks for them (as grouped child lines).
+      sale: {
+        lines: [{ id: gid('LineItem', base + 3000n + BigInt(i)), title: i % 2 ? 'Wax' : 'Snowboard', quantity: 1, price: amount, product: products[i % 2].id }],
+        refund: i === 3 ? { id: gid('Refund', base + 4000n + BigInt(i)), createdAt: at(1 + i, 11 * 60), subtotal: amount } : null,
+      },
     };
   });
   // Abandoned checkouts, as the Admin API lists them: the token only in the recovery link; the
@@ -297,7 +302,8 @@ export function startFakeShopify({ port = 0, secret = process.env.SHOPIFY_API_SE
       }
       if (userErrors.length) return { data: { bulkOperationRunQuery: { bulkOperation: null, userErrors } } };
       bulkSeq += 1;
-      const op = { n: bulkSeq, id: gid('BulkOperation', 900_000 + bulkSeq), kind, createdAt: Date.now(), polls: 0, lines: bulkLines(shop, kind) };
+      const withSales = kind === 'orders' && /\btotalDiscountsSet\b/.test(inner);
+      const op = { n: bulkSeq, id: gid('BulkOperation', 900_000 + bulkSeq), kind, createdAt: Date.now(), polls: 0, lines: bulkLines(shop, kind, withSales) };
       shop.bulk.push(op);
       return { data: { bulkOperationRunQuery: { bulkOperation: { id: op.id, status: 'CREATED' }, userErrors: [] } } };
     }
@@ -351,9 +357,13 @@ export function startFakeShopify({ port = 0, secret = process.env.SHOPIFY_API_SE
     throw new Error(`The fake does not answer this query: ${q.slice(0, 80)}`);
   }
 
-  function bulkLines(shop, kind) {
+  function bulkLines(shop, kind, withSales = false) {
     const lines = [];
     for (const r of shop[kind]) {
+      if (withSales && r.sale) {
+        lines.push(...saleLines(r));
+        continue;
+      }
       lines.push(JSON.stringify(withoutVariants(r)));
       // Children of a connection come as their own lines, after their parent.
       for (const v of r.variants ?? []) lines.push(JSON.stringify({ ...v, __parentId: r.id }));
@@ -478,7 +488,27 @@ class AccessDenied extends Error {}
 function withoutVariants(record) {
   const copy = { ...record };
   delete copy.variants;
+  delete copy.sale;
   return copy;
+}
+
+/** An order's bulk line with its sale parts, and its children's lines (grouped after it). */
+function saleLines(order) {
+  const money = (amount) => ({ shopMoney: { amount } });
+  const { sale } = order;
+  const head = { ...withoutVariants(order), totalDiscountsSet: money('0.00'), totalTaxSet: money('0.00'),
+    refunds: sale.refund ? [{ id: sale.refund.id, createdAt: sale.refund.createdAt }] : [] };
+  const lines = [JSON.stringify(head)];
+  for (const l of sale.lines) {
+    lines.push(JSON.stringify({ __typename: 'LineItem', id: l.id, title: l.title, quantity: l.quantity,
+      originalUnitPriceSet: money(l.price), totalDiscountSet: money('0.00'), product: { id: l.product }, __parentId: order.id }));
+  }
+  if (sale.refund) {
+    const line = sale.lines[0];
+    lines.push(JSON.stringify({ __typename: 'RefundLineItem', quantity: 1, subtotalSet: money(sale.refund.subtotal),
+      totalTaxSet: money('0.00'), lineItem: { id: line.id, product: { id: line.product } }, __parentId: sale.refund.id }));
+  }
+  return lines;
 }
 class TooLarge extends Error {}
 
