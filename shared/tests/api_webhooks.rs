@@ -541,6 +541,14 @@ impl Store for Flaky {
     async fn query(&self, q: &Query) -> Result<Page, StoreError> {
         self.inner.query(q).await
     }
+    async fn scan_sort_key(
+        &self,
+        sk: &str,
+        after: Option<&Key>,
+        limit: u32,
+    ) -> Result<(Vec<Item>, Option<Key>), StoreError> {
+        self.inner.scan_sort_key(sk, after, limit).await
+    }
     async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
         if self.failing.load(Ordering::SeqCst) {
             return Err(StoreError::Backend {

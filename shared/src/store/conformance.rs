@@ -42,6 +42,7 @@ macro_rules! conformance_suite {
             empty_partitions_and_missing_items_read_as_empty,
             comparisons_follow_dynamodb_types,
             concurrent_increments_each_get_their_own_count,
+            a_scan_by_sort_key_pages_through_every_partition_once,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {
@@ -607,4 +608,48 @@ pub async fn comparisons_follow_dynamodb_types(s: Arc<dyn Store>) {
         ]))
         .await
     );
+}
+
+pub async fn a_scan_by_sort_key_pages_through_every_partition_once(s: Arc<dyn Store>) {
+    let mut want = std::collections::BTreeSet::new();
+    let mut ops = Vec::new();
+    for t in 0..23 {
+        let pk = format!("T#{t}");
+        ops.push(WriteOp::Put {
+            item: item(&pk, "PROFILE", &[("n", Attr::N(Decimal::from(t)))]),
+            condition: None,
+        });
+        ops.push(WriteOp::Put {
+            item: item(&pk, "PROFILE#NOT", &[]),
+            condition: None,
+        });
+        want.insert(pk);
+        if ops.len() >= 40 {
+            s.write(std::mem::take(&mut ops)).await.unwrap();
+        }
+    }
+    ops.push(WriteOp::Put {
+        item: item("DIR#X", "OTHER", &[]),
+        condition: None,
+    });
+    s.write(ops).await.unwrap();
+    let mut got = std::collections::BTreeSet::new();
+    let mut after: Option<Key> = None;
+    let mut pages = 0;
+    loop {
+        let (items, next) = s.scan_sort_key("PROFILE", after.as_ref(), 5).await.unwrap();
+        pages += 1;
+        assert!(items.len() <= 5);
+        for i in &items {
+            assert_eq!(i[SK].as_s(), Some("PROFILE"));
+            assert!(got.insert(i[PK].as_s().unwrap().to_owned()), "an item came twice");
+        }
+        match next {
+            Some(k) => after = Some(k),
+            None => break,
+        }
+        assert!(pages < 50, "the scan never ends");
+    }
+    assert_eq!(got, want);
+    assert!(pages >= 5, "{pages} pages for 23 items at 5 a page");
 }

@@ -268,6 +268,48 @@ impl Store for DynamoStore {
         out.item.map(item_from_aws).transpose()
     }
 
+    async fn scan_sort_key(
+        &self,
+        sk: &str,
+        after: Option<&Key>,
+        limit: u32,
+    ) -> Result<(Vec<Item>, Option<Key>), StoreError> {
+        let mut ex = Expr::default();
+        let filter = format!("{} = {}", ex.name(SK), ex.value(sk.into()));
+        let want = limit.max(1) as usize;
+        let mut start = after.map(aws_key);
+        let mut items: Vec<Item> = Vec::new();
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression(&filter)
+                .set_expression_attribute_names(ex.names())
+                .set_expression_attribute_values(ex.values())
+                .set_exclusive_start_key(start.take())
+                .limit(1000)
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .send()
+                .await
+                .map_err(|e| map_err(e).into_store())?;
+            self.meter(out.consumed_capacity(), false);
+            for raw in out.items.unwrap_or_default() {
+                items.push(item_from_aws(raw)?);
+            }
+            if items.len() > want {
+                // Resume right after the last item handed out: the rest of this page comes again.
+                items.truncate(want);
+                let next = items.last().and_then(Key::of);
+                return Ok((items, next));
+            }
+            match out.last_evaluated_key {
+                Some(lek) => start = Some(lek),
+                None => return Ok((items, None)),
+            }
+        }
+    }
+
     async fn query(&self, query: &Query) -> Result<Page, StoreError> {
         validate_query(query)?;
         let (pa, sa) = query.index.key_attrs();

@@ -197,6 +197,43 @@ impl Store for EmbeddedStore {
         found.map(|v| decode_item(v.value())).transpose()
     }
 
+    async fn scan_sort_key(
+        &self,
+        sk: &str,
+        after: Option<&Key>,
+        limit: u32,
+    ) -> Result<(Vec<Item>, Option<Key>), StoreError> {
+        let txn = self.read_txn()?;
+        let items = txn.open_table(ITEMS).map_err(StoreError::backend)?;
+        let start = after.map(|k| table_key(&k.pk, &k.sk));
+        let lower = match &start {
+            Some(k) => Bound::Excluded(k.as_slice()),
+            None => Bound::Unbounded,
+        };
+        let range = items
+            .range::<&[u8]>((lower, Bound::Unbounded))
+            .map_err(StoreError::backend)?;
+        let want = limit.max(1) as usize;
+        let mut out = Vec::new();
+        for entry in range {
+            let (k, v) = entry.map_err(StoreError::backend)?;
+            let matches = k
+                .value()
+                .split(|b| *b == 0)
+                .nth(1)
+                .is_some_and(|s| s == sk.as_bytes());
+            if !matches {
+                continue;
+            }
+            if out.len() == want {
+                let next = out.last().and_then(Key::of);
+                return Ok((out, next));
+            }
+            out.push(decode_item(v.value())?);
+        }
+        Ok((out, None))
+    }
+
     async fn query(&self, query: &Query) -> Result<Page, StoreError> {
         validate_query(query)?;
         let txn = self.read_txn()?;

@@ -541,6 +541,17 @@ pub trait Store: Send + Sync + 'static {
     /// batch. At most [`MAX_BATCH_OPS`] ops, at most one per item. Returns once durable.
     async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError>;
 
+    /// Items whose sort key is exactly `sk`, across every partition, `limit` at a time after the
+    /// item at `after`; answers them and where the next page starts (`None`: no more). A Scan on
+    /// DynamoDB: only for one-time jobs over every tenant (the ledger backfill), never on a
+    /// request's path.
+    async fn scan_sort_key(
+        &self,
+        sk: &str,
+        after: Option<&Key>,
+        limit: u32,
+    ) -> Result<(Vec<Item>, Option<Key>), StoreError>;
+
     /// Capacity consumed since the store was opened (zero for backends that do not meter).
     fn consumed(&self) -> Capacity {
         Capacity::default()
