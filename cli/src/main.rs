@@ -57,6 +57,13 @@ enum Command {
         #[arg(long, default_value = "./data", env = "INSIGHTS_DATA_DIR")]
         data_dir: PathBuf,
     },
+    /// Add the orders stored before the sales ledger to it: once, resumable, safe to repeat
+    /// (the server must not be running on the same data dir; on AWS the `ledger-backfill`
+    /// function does this). Connected shops' orders are then read again by their next sync.
+    BackfillLedger {
+        #[arg(long, default_value = "./data", env = "INSIGHTS_DATA_DIR")]
+        data_dir: PathBuf,
+    },
     /// Load generators; see docs/benchmarks.md.
     #[command(subcommand)]
     Bench(bench::Bench),
@@ -86,6 +93,7 @@ fn main() -> ExitCode {
             }
             Command::Bench(b) => bench::run(b).await,
             Command::Sync { shop, data_dir } => sync_one(&shop, &data_dir).await,
+            Command::BackfillLedger { data_dir } => backfill_ledger(&data_dir).await,
             Command::Seed(args) => seed::run(args).await,
         }
     });
@@ -218,6 +226,28 @@ async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutting down");
+}
+
+async fn backfill_ledger(data_dir: &std::path::Path) -> Result<(), CliError> {
+    let (app, _queued) = App::local(data_dir, &Config::from_env()).await?;
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    let progress = |r: &shared::ingest::backfill::Report| {
+        bar.set_message(format!(
+            "{} tenants done, {} orders added to the ledger",
+            r.tenants, r.orders
+        ));
+    };
+    let clock = app.clock.clone();
+    let forever = std::time::Duration::from_secs(365 * 24 * 3600);
+    let r = shared::ingest::backfill::run(app.store.as_ref(), || clock.now(), forever, &progress)
+        .await?;
+    bar.finish_and_clear();
+    println!(
+        "ledger backfill finished: {} tenants, {} orders added by this run",
+        r.tenants, r.orders
+    );
+    Ok(())
 }
 
 async fn sync_one(shop: &str, data_dir: &std::path::Path) -> Result<(), CliError> {

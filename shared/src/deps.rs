@@ -471,6 +471,29 @@ impl Deps for SyncRequests {
     }
 }
 
+/// One-time jobs over the table (the ledger backfill): the store and the clock.
+#[derive(Clone)]
+pub struct Maintenance {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Deps for Maintenance {
+    const PORTS: &'static [Port] = &[Port::Store, Port::Clock];
+    fn from_app(app: &App) -> Self {
+        Maintenance {
+            store: app.store.clone(),
+            clock: app.clock.clone(),
+        }
+    }
+    async fn build(env: &Env) -> Result<Self, StartError> {
+        Ok(Maintenance {
+            store: env.store().await?,
+            clock: env.clock(),
+        })
+    }
+}
+
 /// Storefront events (`POST /events`) and the abandonment job: the store and the clock (and the
 /// limits, counted in the store). No secret: the ingest key is checked against the table.
 #[derive(Clone)]

@@ -93,6 +93,26 @@ pub async fn checkouts_abandon(
     }))
 }
 
+/// `ledger-backfill`: add the orders stored before the sales ledger to it, for at most
+/// `remaining` less a margin (the next scheduled run goes on; once finished a run is one read).
+pub async fn ledger_backfill(
+    deps: &crate::deps::Maintenance,
+    remaining: Duration,
+) -> Result<Value, JobError> {
+    let budget = remaining.saturating_sub(Duration::from_secs(20));
+    let clock = deps.clock.clone();
+    let r = crate::ingest::backfill::run(deps.store.as_ref(), || clock.now(), budget, &|_| {})
+        .await
+        .map_err(|e| JobError(e.into()))?;
+    tracing::info!(
+        tenants = r.tenants,
+        orders = r.orders,
+        finished = r.finished,
+        "ledger backfill run"
+    );
+    Ok(json!({"tenants": r.tenants, "orders": r.orders, "finished": r.finished}))
+}
+
 /// Margin left before Lambda's deadline to checkpoint and requeue.
 const MARGIN: Duration = Duration::from_secs(60);
 

@@ -18,8 +18,9 @@ use serde_json::Value;
 
 use crate::App;
 use crate::deps::{
-    Accounts, Deps, Ingest, InstallCallback, InstallLaunch, InstallStart, Need, NoDeps, Port,
-    Scheduler, ShopConnect, ShopLink, Storefront, SyncRequests, SyncRunner, TrustedIngest,
+    Accounts, Deps, Ingest, InstallCallback, InstallLaunch, InstallStart, Maintenance, Need,
+    NoDeps, Port, Scheduler, ShopConnect, ShopLink, Storefront, SyncRequests, SyncRunner,
+    TrustedIngest,
 };
 use crate::http::{self, ApiError};
 use crate::ingest::MAX_WEBHOOK_BODY;
@@ -338,12 +339,27 @@ impl Job for CheckoutsAbandon {
     }
 }
 
+/// `ledger-backfill`: on its schedule until finished, add the orders stored before the sales
+/// ledger to it (a one-time job; once finished, each run is one read).
+pub struct LedgerBackfill;
+
+impl Job for LedgerBackfill {
+    const NAME: &'static str = "ledger-backfill";
+    const NEEDS: &'static [Need] = &[TableWrite, Clock];
+    type Deps = Maintenance;
+    type Error = crate::lambda::JobError;
+    async fn run(deps: &Maintenance, _: Value, remaining: Duration) -> Result<Value, Self::Error> {
+        crate::lambda::ledger_backfill(deps, remaining).await
+    }
+}
+
 /// Every job.
 pub static JOBS: &[JobInfo] = &[
     JobInfo::of::<SyncScheduler>(),
     JobInfo::of::<SyncShop>(),
     JobInfo::of::<WebhooksEventbridge>(),
     JobInfo::of::<CheckoutsAbandon>(),
+    JobInfo::of::<LedgerBackfill>(),
 ];
 
 #[cfg(test)]

@@ -68,6 +68,9 @@ async fn job_answer(
         "checkouts-abandon" => shared::lambda::checkouts_abandon(&app.deps(), timeout)
             .await
             .map_err(chain),
+        "ledger-backfill" => shared::lambda::ledger_backfill(&app.deps(), timeout)
+            .await
+            .map_err(chain),
         other => panic!("{other}: no in-process job (add it here)"),
     }
 }
@@ -150,6 +153,7 @@ const SCENARIOS: &[(&str, Given, Option<u16>)] = &[
     ("dashboard-sales", Given::Registered, Some(200)),
     ("dashboard-top-products", Given::Registered, Some(200)),
     ("checkouts-abandon", Given::Registered, None),
+    ("ledger-backfill", Given::Registered, None),
 ];
 
 /// How long a binary may take from spawn to its first `GET /next`.

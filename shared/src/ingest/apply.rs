@@ -36,6 +36,8 @@ use crate::storefront::checkout::{Checkout, CheckoutVersion, OrderFact};
 const MAX_ATTEMPTS: u32 = 12;
 
 /// One change to a tenant's Shopify data.
+// One per delivery, built once and borrowed: an order's size is no cost worth an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Change {
     /// An order, with the customer snapshot it carried.
@@ -56,6 +58,10 @@ pub enum Change {
     },
     /// Compliance: forget a customer's personal data (the aggregates stay, anonymous).
     RedactCustomer {
+        id: ShopifyId,
+    },
+    /// The ledger backfill: adds what a stored order from before the sales ledger adds to it.
+    LedgerOrder {
         id: ShopifyId,
     },
     /// A checkout version (`checkouts/create|update`).
@@ -173,6 +179,9 @@ struct Contribution {
     customer: Option<ShopifyId>,
     /// Where it sits among its customer's orders.
     placed: FirstOrder,
+    /// Its ledger parts (customer orders, first orders, sales, products) are in the ledger; an
+    /// order stored before the ledger adds none until the backfill ledgers it.
+    ledgered: bool,
     /// The sales ledger: per day (the order's and its refunds'), per product.
     sales: BTreeMap<NaiveDate, SalesFigures>,
     products: Vec<(ShopifyId, ProductSale, Option<String>)>,
@@ -183,15 +192,21 @@ impl Contribution {
         if order.test {
             return None;
         }
-        // An order stored before the ledger (or synced without its parts) adds no sale parts,
-        // but still counts among its customer's orders.
+        // An order synced without its parts adds none (but counts among its customer's orders);
+        // one stored before the ledger adds nothing to it at all.
         let parts = order.sales.clone().unwrap_or_default();
         let products = parts
             .by_product()
             .into_iter()
             .take(MAX_PRODUCTS_PER_ORDER)
             .map(|(id, sale)| (id, sale, parts.title_of(id).map(str::to_owned)))
+            .filter(|_| order.ledgered)
             .collect();
+        let sales = if order.ledgered {
+            parts.by_day(order.local_date, order.customer_id.is_some())
+        } else {
+            BTreeMap::new()
+        };
         Some(Contribution {
             date: order.local_date,
             revenue: if order.cancelled {
@@ -206,7 +221,8 @@ impl Contribution {
                 order.id.get(),
                 order.local_date,
             ),
-            sales: parts.by_day(order.local_date, order.customer_id.is_some()),
+            ledgered: order.ledgered,
+            sales,
             products,
         })
     }
@@ -454,10 +470,12 @@ impl Plan {
                 let cust = self.customer(store, id).await?;
                 cust.orders += sign;
                 cust.total_spent += sign * c.revenue;
-                if sign.is_sign_negative() {
-                    cust.remove_order(c.placed);
-                } else {
-                    cust.add_order(c.placed);
+                if c.ledgered {
+                    if sign.is_sign_negative() {
+                        cust.remove_order(c.placed);
+                    } else {
+                        cust.add_order(c.placed);
+                    }
                 }
             }
             for (id, sale, title) in &c.products {
@@ -510,6 +528,24 @@ impl Plan {
                     let tombstone = Tombstone { id: *id, at: *at };
                     let key = TenantItem::Order(*id).key(t);
                     self.resource = Some(cur.put(tombstone.to_item(&key)));
+                }
+            }
+            Change::LedgerOrder { id } => {
+                let (cur, item) = read(store, t, TenantItem::Order(*id)).await?;
+                if let Some(old) = item.as_ref().and_then(OrderRecord::from_item)
+                    && !old.ledgered
+                {
+                    let new = OrderRecord {
+                        ledgered: true,
+                        ..old.clone()
+                    };
+                    self.shift(
+                        store,
+                        Contribution::of(&old).as_ref(),
+                        Contribution::of(&new).as_ref(),
+                    )
+                    .await?;
+                    self.resource = Some(cur.put(new.to_item(t)));
                 }
             }
             Change::UpsertCustomer(c) => {

@@ -2,6 +2,7 @@
 //! exactly-once apply shared with the sync.
 
 pub mod apply;
+pub mod backfill;
 pub mod lifecycle;
 pub mod payload;
 pub mod topic;

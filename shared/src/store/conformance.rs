@@ -642,7 +642,10 @@ pub async fn a_scan_by_sort_key_pages_through_every_partition_once(s: Arc<dyn St
         assert!(items.len() <= 5);
         for i in &items {
             assert_eq!(i[SK].as_s(), Some("PROFILE"));
-            assert!(got.insert(i[PK].as_s().unwrap().to_owned()), "an item came twice");
+            assert!(
+                got.insert(i[PK].as_s().unwrap().to_owned()),
+                "an item came twice"
+            );
         }
         match next {
             Some(k) => after = Some(k),

@@ -284,6 +284,12 @@ pub fn parse_abandon_due(sk: &str) -> Option<(TenantId, String)> {
     (!token.is_empty()).then(|| (tenant, token.to_owned()))
 }
 
+/// The ledger backfill's progress: the tenant it is on, where in its orders, where the scan of
+/// tenants resumes.
+pub fn ledger_job_state() -> Key {
+    Key::new(format!("{DIRECTORY}JOB#LEDGER"), "STATE")
+}
+
 /// The abandonment job's progress: the first UTC hour not yet finished.
 pub fn abandon_job_state() -> Key {
     Key::new(format!("{DIRECTORY}JOB#ABANDON"), "STATE")

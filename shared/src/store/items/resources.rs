@@ -90,6 +90,9 @@ pub struct OrderRecord {
     /// The version the sale parts came with: they are last-writer-wins among the versions that
     /// carry them, so a version without them never erases them, whatever the order of arrival.
     pub sales_version: Option<Version>,
+    /// What it adds to the sales ledger is in the ledger. An order stored before the ledger
+    /// existed is not: the ledger backfill adds it (and sets this) once.
+    pub ledgered: bool,
 }
 
 impl OrderRecord {
@@ -110,6 +113,7 @@ impl OrderRecord {
             customer_id: o.customer_id,
             sales: o.sales.clone(),
             sales_version: o.sales_version(),
+            ledgered: true,
         }
     }
 
@@ -158,6 +162,9 @@ impl OrderRecord {
             "sales_version",
             self.sales_version.as_ref().map(|v| v.as_str().to_owned()),
         );
+        if self.ledgered {
+            item.insert("ledger".into(), Attr::Bool(true));
+        }
         // Listed (gsi2, newest first by shop-local date then instant) only when it counts.
         if !self.test {
             let (pk, sk) = keys::order_listing(
@@ -193,6 +200,7 @@ impl OrderRecord {
             customer_id: text(item, "customer_id").and_then(|c| ShopifyId::parse(&c)),
             sales: text(item, "sales").and_then(|s| serde_json::from_str(&s).ok()),
             sales_version: text(item, "sales_version").map(Version::stored),
+            ledgered: flag(item, "ledger"),
         })
     }
 }

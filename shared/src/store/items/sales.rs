@@ -10,7 +10,7 @@ use super::{keyed, number, text};
 use crate::domain::sales::{MAX_TITLE_CHARS, ProductSale};
 use crate::domain::{ShopifyId, TenantId};
 use crate::store::keys::{self, TenantItem};
-use crate::store::{Attr, Item, WriteOp};
+use crate::store::{Attr, Cursor, Item, Key, WriteOp};
 
 const QUANTITY: &str = "quantity";
 const NET_SALES: &str = "net_sales";
@@ -92,6 +92,63 @@ impl ProductSalesRecord {
     }
 }
 
+/// The ledger backfill's progress (one item): the tenant it is on and the page of its orders to
+/// read next, where the scan of tenants resumes, what it did so far, and whether it is done.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LedgerJobState {
+    /// The last tenant profile the scan handed out.
+    pub scan_after: Option<Key>,
+    /// The tenant being backfilled, and the cursor of its next page of orders.
+    pub tenant: Option<TenantId>,
+    pub cursor: Option<Cursor>,
+    pub tenants: u64,
+    pub orders: u64,
+    pub done: bool,
+}
+
+impl LedgerJobState {
+    pub fn from_item(item: Option<&Item>) -> LedgerJobState {
+        let Some(i) = item else {
+            return LedgerJobState::default();
+        };
+        let scan_after = match (text(i, "after_pk"), text(i, "after_sk")) {
+            (Some(pk), Some(sk)) => Some(Key::new(pk, sk)),
+            _ => None,
+        };
+        LedgerJobState {
+            scan_after,
+            tenant: text(i, "tenant").and_then(|t| TenantId::parse(&t)),
+            cursor: text(i, "cursor").and_then(|c| Cursor::decode(&c).ok()),
+            tenants: super::count(i, "tenants"),
+            orders: super::count(i, "orders"),
+            done: super::flag(i, "done"),
+        }
+    }
+
+    /// The whole state, written over whatever was there (one job runs at a time: a second run
+    /// only repeats writes the first made, each of which is idempotent).
+    pub fn write(&self) -> WriteOp {
+        let mut item = keyed(&keys::ledger_job_state());
+        if let Some(k) = &self.scan_after {
+            item.insert("after_pk".into(), Attr::from(k.pk.as_str()));
+            item.insert("after_sk".into(), Attr::from(k.sk.as_str()));
+        }
+        if let Some(t) = self.tenant {
+            item.insert("tenant".into(), Attr::from(t.to_string()));
+        }
+        if let Some(c) = &self.cursor {
+            item.insert("cursor".into(), Attr::from(c.encode()));
+        }
+        item.insert("tenants".into(), Attr::from(self.tenants));
+        item.insert("orders".into(), Attr::from(self.orders));
+        item.insert("done".into(), Attr::Bool(self.done));
+        WriteOp::Put {
+            item,
+            condition: None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,5 +186,22 @@ mod tests {
             panic!("a put")
         };
         assert!(!item.contains_key("gsi1sk"));
+    }
+
+    #[test]
+    fn the_job_state_reads_back_what_it_wrote() {
+        let state = LedgerJobState {
+            scan_after: Some(Key::new("T#7", "PROFILE")),
+            tenant: Some(TenantId::new(7)),
+            cursor: None,
+            tenants: 3,
+            orders: 1_204,
+            done: false,
+        };
+        let WriteOp::Put { item, .. } = state.write() else {
+            panic!("a put")
+        };
+        assert_eq!(LedgerJobState::from_item(Some(&item)), state);
+        assert_eq!(LedgerJobState::from_item(None), LedgerJobState::default());
     }
 }

@@ -221,6 +221,9 @@ pub enum StateWrite {
     },
     /// The whole bulk file is applied.
     BulkApplied,
+    /// `kind` is read again from the start by the next run (the ledger backfill: orders stored
+    /// before the ledger are read again with their sale parts).
+    ResetWatermark(Kind),
     /// `kind` was imported in bulk: counts and watermark, no checkpoint left.
     KindImported {
         kind: Kind,
@@ -342,6 +345,9 @@ impl StateWrite {
                     .remove(BULK_NEWEST),
                 None,
             ),
+            StateWrite::ResetWatermark(kind) => {
+                (Update::default().remove(&watermark_attr(kind)), None)
+            }
             StateWrite::KindImported {
                 kind,
                 applied,
