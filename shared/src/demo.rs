@@ -220,7 +220,7 @@ pub fn order_json(o: &DemoOrder) -> Vec<u8> {
         "user_id": null,
         "line_items": lines,
         "shipping_lines": [],
-        "refunds": [],
+        "refunds": refunds(o, tax),
         "discount_codes": [],
         "fulfillments": [],
         "note_attributes": [],
@@ -230,6 +230,50 @@ pub fn order_json(o: &DemoOrder) -> Vec<u8> {
         body["customer"] = customer_json(cust);
     }
     serde_json::to_vec(&body).unwrap_or_default()
+}
+
+/// The refunds that explain `refunded` (one unit's worth of the first line, dated at the last
+/// update), or a cancellation's (every line, with the tax): what Shopify's refund objects carry.
+fn refunds(o: &DemoOrder, tax: Money) -> Value {
+    let line_id = |i: usize| o.id.wrapping_mul(31).wrapping_add(i as u64);
+    let line = |i: usize, quantity: u32, subtotal: Money, tax: Money| {
+        json!({"line_item_id": line_id(i), "quantity": quantity,
+               "subtotal": subtotal.to_api(), "total_tax": tax.to_api(),
+               "line_item": {"id": line_id(i), "product_id": o.lines[i].product_id}})
+    };
+    let lines: Vec<Value> = if o.cancelled_at.is_some() {
+        o.lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let subtotal =
+                    Money::new(l.price.amount() * rust_decimal::Decimal::from(l.quantity));
+                line(
+                    i,
+                    l.quantity,
+                    subtotal,
+                    if i == 0 { tax } else { Money::ZERO },
+                )
+            })
+            .collect()
+    } else if o.refunded.amount().is_zero() || o.lines.is_empty() {
+        return json!([]);
+    } else {
+        vec![line(0, 1, o.refunded, Money::ZERO)]
+    };
+    if lines.is_empty() {
+        return json!([]);
+    }
+    json!([{
+        "id": o.id.wrapping_add(7),
+        "order_id": o.id,
+        "created_at": ts(o.cancelled_at.as_ref().unwrap_or(&o.updated_at)),
+        "note": null,
+        "restock": false,
+        "refund_line_items": lines,
+        "order_adjustments": [],
+        "transactions": []
+    }])
 }
 
 /// A product body as `products/create|update` sends it.
@@ -303,5 +347,17 @@ mod tests {
         assert_eq!(order.total.to_api(), "37.98");
         assert_eq!(order.total, o.current_total());
         assert_eq!(order.local_date().to_string(), "2026-11-24");
+        // Its sale parts: 39.98 sold, 3.00 tax, 5.00 returned.
+        let sales = order.sales.clone().unwrap();
+        let days = sales.by_day(order.local_date(), false);
+        let sale = days
+            .values()
+            .fold(crate::domain::SalesFigures::default(), |mut a, d| {
+                a += *d;
+                a
+            });
+        assert_eq!(sale.gross.to_string(), "39.98");
+        assert_eq!(sale.taxes.to_string(), "3.00");
+        assert_eq!(sale.returns.to_string(), "5.00");
     }
 }
