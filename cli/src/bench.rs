@@ -78,6 +78,14 @@ pub enum Bench {
         #[arg(long, default_value_t = 2000)]
         requests: usize,
     },
+    /// `GET /dashboard/sales` (30 and 366 days, with the previous period) and
+    /// `GET /dashboard/top-products` latency over a store holding N orders with sale parts.
+    Sales {
+        #[arg(long, default_value_t = 1_000_000)]
+        orders: u64,
+        #[arg(long, default_value_t = 2000)]
+        requests: usize,
+    },
     /// Whole-server rate of signed `orders/create` webhooks over HTTP on the embedded store
     /// (server and load generator in one process, on this machine's cores).
     Webhooks {
@@ -215,6 +223,7 @@ pub async fn run(b: Bench) -> Result<(), super::CliError> {
         Bench::Funnel { events, requests } => {
             crate::storefront_bench::funnel(events, requests).await
         }
+        Bench::Sales { orders, requests } => crate::sales_bench::sales(orders, requests).await,
         Bench::Webhooks { senders, seconds } => {
             crate::loadgen::webhooks(&senders, Duration::from_secs(seconds)).await
         }

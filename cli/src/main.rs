@@ -3,6 +3,7 @@
 
 mod bench;
 mod loadgen;
+mod sales_bench;
 mod seed;
 mod seed_storefront;
 mod server;

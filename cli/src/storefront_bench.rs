@@ -14,7 +14,7 @@ use shared::config::Config;
 use crate::loadgen::serve_in_process;
 
 /// No limit gets in the way of a benchmark (the limits have their own tests).
-fn unlimited() -> Config {
+pub(crate) fn unlimited() -> Config {
     Config {
         ingest_rate_limit_per_minute: Some(u64::MAX.to_string()),
         rate_limit_per_minute: Some(u64::MAX.to_string()),
@@ -132,12 +132,40 @@ pub async fn events(
     Ok(())
 }
 
-/// Loads `n` events over a year through the ingest path, then times `GET /dashboard/funnel`
-/// (30 and 366 days) through the full router, authentication included.
-pub async fn funnel(n: u64, requests: usize) -> Result<(), super::CliError> {
+/// `requests` sequential `GET uri`s through the whole router (authentication included): their
+/// p50 and p99 in milliseconds. Any answer but 200 is an error.
+pub(crate) async fn timed_gets(
+    router: &axum::Router,
+    token: &str,
+    uri: &str,
+    requests: usize,
+) -> Result<(f64, f64), super::CliError> {
     use http_body_util::BodyExt;
     use tower::ServiceExt;
 
+    let mut lat = Vec::with_capacity(requests);
+    for _ in 0..requests {
+        let req = http::Request::builder()
+            .uri(uri)
+            .header("authorization", format!("Bearer {token}"))
+            .body(axum::body::Body::empty())?;
+        let t = Instant::now();
+        let res = router.clone().oneshot(req).await?;
+        let status = res.status();
+        let _ = res.into_body().collect().await;
+        if status != 200 {
+            return Err(format!("{uri} answered {status}").into());
+        }
+        lat.push(t.elapsed());
+    }
+    lat.sort();
+    let pct = |p: f64| crate::bench::percentile(&lat, p).as_secs_f64() * 1e3;
+    Ok((pct(0.5), pct(0.99)))
+}
+
+/// Loads `n` events over a year through the ingest path, then times `GET /dashboard/funnel`
+/// (30 and 366 days) through the full router, authentication included.
+pub async fn funnel(n: u64, requests: usize) -> Result<(), super::CliError> {
     let dir = std::env::current_dir()?.join(format!(".bench-funnel-{}", std::process::id()));
     let (app, _sync_requests) = App::local(&dir, &unlimited()).await?;
     let reg = crate::loadgen::bench_tenant(&app, "funnel").await?;
@@ -190,24 +218,8 @@ pub async fn funnel(n: u64, requests: usize) -> Result<(), super::CliError> {
     for days in [30i64, 366] {
         let from = today - chrono::Duration::days(days - 1);
         let uri = format!("/dashboard/funnel?from={from}&to={today}");
-        let mut lat = Vec::with_capacity(requests);
-        for _ in 0..requests {
-            let req = http::Request::builder()
-                .uri(&uri)
-                .header("authorization", format!("Bearer {}", reg.token))
-                .body(axum::body::Body::empty())?;
-            let t = Instant::now();
-            let res = router.clone().oneshot(req).await?;
-            let status = res.status();
-            let _ = res.into_body().collect().await;
-            if status != 200 {
-                return Err(format!("funnel answered {status}").into());
-            }
-            lat.push(t.elapsed());
-        }
-        lat.sort();
-        let pct = |p: f64| crate::bench::percentile(&lat, p).as_secs_f64() * 1e3;
-        println!("{n:>9} {days:>6} days {:>8.3} {:>8.3}", pct(0.5), pct(0.99));
+        let (p50, p99) = timed_gets(&router, &reg.token, &uri, requests).await?;
+        println!("{n:>9} {days:>6} days {p50:>8.3} {p99:>8.3}");
     }
     drop(router);
     drop(app);

@@ -305,7 +305,7 @@ async fn run_case(
     assert_eq!(stored_days, days, "seed {seed}: the ledger's days");
     let stored_products: BTreeMap<ShopifyId, (Decimal, Decimal)> = want
         .values()
-        .filter_map(ProductSalesRecord::from_ranked_item)
+        .filter_map(ProductSalesRecord::from_item)
         .map(|p| (p.id, (p.quantity, p.net_sales)))
         .filter(|(_, v)| *v != (Decimal::ZERO, Decimal::ZERO))
         .collect();

@@ -1,5 +1,5 @@
 //! Sales as Shopify's reports count them, read from the ledger ingestion maintains: the day
-//! rollups' sales figures (O(days)) and the ranked per-product totals (O(limit)).
+//! rollups' sales figures (O(days)) and the per-product totals (O(products)).
 
 use std::collections::BTreeMap;
 
@@ -181,30 +181,46 @@ pub struct TopProduct {
     pub net_sales: Money,
 }
 
-/// The `limit` products with the highest net sales (ties: more units, then the lower id), from
-/// the ranked index: one query, then the product records for their titles.
+/// The `limit` products with the highest net sales (ties: more units, then the lower id): the
+/// tenant's product totals (one small item per product ever sold, read in pages of 1,000),
+/// ranked here, then the product records of the `limit` for their titles. O(products), never
+/// O(orders): the totals are commutative adds, so a best seller in many concurrent deliveries
+/// never serializes them, which an index sorted on the totals would (each write would have to
+/// read and condition on the previous total to rewrite its sort key).
 pub async fn top_products(
     store: &dyn Store,
     tenant: TenantId,
     q: &TopProductsQuery,
 ) -> Result<Vec<TopProduct>, StoreError> {
-    let page = store
-        .query(
-            &Query::partition(
-                Index::Gsi1,
-                keys::product_rank_partition(tenant),
-                SortRange::All,
-            )
-            .backward()
-            .limit(q.limit),
-        )
-        .await?;
-    let mut out = Vec::with_capacity(page.items.len());
-    for r in page
-        .items
-        .iter()
-        .filter_map(ProductSalesRecord::from_ranked_item)
-    {
+    let mut all: Vec<ProductSalesRecord> = Vec::new();
+    let mut query = Query::partition(
+        Index::Primary,
+        keys::tenant_partition(tenant),
+        SortRange::Prefix(keys::PRODUCT_SALES.into()),
+    )
+    .limit(1000);
+    loop {
+        let page = store.query(&query).await?;
+        all.extend(
+            page.items
+                .iter()
+                .filter_map(ProductSalesRecord::from_item)
+                .filter(|r| !r.quantity.is_zero() || !r.net_sales.is_zero()),
+        );
+        match page.next {
+            Some(c) => query.cursor = Some(c),
+            None => break,
+        }
+    }
+    all.sort_by(|a, b| {
+        b.net_sales
+            .cmp(&a.net_sales)
+            .then(b.quantity.cmp(&a.quantity))
+            .then(a.id.cmp(&b.id))
+    });
+    all.truncate(q.limit as usize);
+    let mut out = Vec::with_capacity(all.len());
+    for r in all {
         let product = store.get(&TenantItem::Product(r.id).key(tenant)).await?;
         let title = product
             .as_ref()

@@ -334,7 +334,9 @@ struct Plan {
     checkout: Vec<WriteOp>,
     funnel: FunnelDeltas,
     customers: BTreeMap<ShopifyId, (Revision, CustomerRecord, CustomerRecord)>,
-    products: BTreeMap<ShopifyId, (Revision, ProductSalesRecord, ProductSalesRecord)>,
+    /// What each product's sales totals gain (commutative adds: a best-selling product is in
+    /// many concurrent deliveries, and a conditional write would serialize them all).
+    products: BTreeMap<ShopifyId, (ProductSale, Option<String>)>,
     totals: TotalsDelta,
     days: BTreeMap<NaiveDate, DayDelta>,
 }
@@ -358,7 +360,6 @@ impl Plan {
         self.resource.is_none()
             && self.checkout.is_empty()
             && self.customers.values().all(|(_, old, new)| old == new)
-            && self.products.values().all(|(_, old, new)| old == new)
     }
 
     /// Reads the checkout `token`, lets `change` update it, and plans its writes when it changed.
@@ -417,25 +418,6 @@ impl Plan {
         Ok(new)
     }
 
-    async fn product_sales<'a>(
-        &'a mut self,
-        store: &dyn Store,
-        id: ShopifyId,
-    ) -> Result<&'a mut ProductSalesRecord, StoreError> {
-        if !self.products.contains_key(&id) {
-            let item = store
-                .get(&TenantItem::ProductSales(id).key(self.tenant))
-                .await?;
-            let (revision, record) = ProductSalesRecord::read(id, item.as_ref());
-            self.products.insert(id, (revision, record.clone(), record));
-        }
-        let (_, _, new) = self
-            .products
-            .get_mut(&id)
-            .ok_or_else(|| StoreError::backend("product vanished from the plan"))?;
-        Ok(new)
-    }
-
     fn day(&mut self, date: NaiveDate) -> &mut DayDelta {
         self.days.entry(date).or_insert_with(|| DayDelta {
             date,
@@ -479,12 +461,14 @@ impl Plan {
                 }
             }
             for (id, sale, title) in &c.products {
-                let product = self.product_sales(store, *id).await?;
-                product.add(ProductSale {
+                let (delta, name) = self.products.entry(*id).or_default();
+                *delta += ProductSale {
                     quantity: sign * sale.quantity,
                     net_sales: sign * sale.net_sales,
-                });
-                product.name(title.as_deref());
+                };
+                if name.is_none() {
+                    name.clone_from(title);
+                }
             }
         }
         Ok(())
@@ -620,10 +604,8 @@ impl Plan {
                 ops.push(revision.put(new.to_item(t)));
             }
         }
-        for (revision, old, new) in self.products.into_values() {
-            if old != new {
-                ops.push(new.write(&revision, t));
-            }
+        for (id, (delta, title)) in self.products {
+            ops.extend(ProductSalesRecord::add(t, id, delta, title.as_deref()));
         }
         ops.extend(self.checkout);
         ops.extend(funnel_ops(t, self.funnel));

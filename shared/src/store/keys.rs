@@ -175,7 +175,7 @@ pub fn shop_data_prefixes() -> [&'static str; 11] {
         "ORDER#",
         "CUST#",
         "PROD#",
-        "PSALES#",
+        PRODUCT_SALES,
         "EVENT#",
         DATA_REQUESTS,
         "CHECKOUT#",
@@ -412,29 +412,8 @@ pub fn customer_rank_partition(t: TenantId) -> String {
     format!("{TENANT}{t}#SPEND")
 }
 
-/// The gsi1 keys ranking a product's sales: a backward query gives the highest net sales first,
-/// then more units, then the lower id. Net sales are fixed-point with 4 decimals, offset so a
-/// product refunded past what it sold still sorts (below every product that sold).
-pub fn product_rank(
-    t: TenantId,
-    net_sales: Decimal,
-    quantity: Decimal,
-    id: ShopifyId,
-) -> (String, String) {
-    let offset = Decimal::from(1_000_000_000_000_000i64);
-    let units = ((net_sales * Decimal::from(10_000)).trunc() + offset * Decimal::from(10_000))
-        .max(Decimal::ZERO)
-        .to_string();
-    let quantity = (quantity.trunc() + offset).max(Decimal::ZERO).to_string();
-    (
-        product_rank_partition(t),
-        format!("{units:0>24}#{quantity:0>20}#{:020}", u64::MAX - id.get()),
-    )
-}
-
-pub fn product_rank_partition(t: TenantId) -> String {
-    format!("{TENANT}{t}#TOPPROD")
-}
+/// The sort-key prefix of the tenant's per-product sales totals.
+pub const PRODUCT_SALES: &str = "PSALES#";
 
 /// The gsi2 partition listing every connected shop (one entry per tenant, sort key = tenant):
 /// the scheduler's Query. Like the directory, it spans tenants by design.

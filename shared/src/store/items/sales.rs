@@ -1,22 +1,22 @@
-//! The sales ledger's per-product totals, ranked for `GET /dashboard/top-products`.
+//! The sales ledger's per-product totals (read and ranked by `GET /dashboard/top-products`), and
+//! the ledger backfill's progress.
 //!
 //! (The ledger's per-day figures live on the day rollups, `aggregates.rs`; a customer's first
 //! counted orders on its customer item, `resources.rs`.)
 
 use rust_decimal::Decimal;
 
-use super::resources::Revision;
 use super::{keyed, number, text};
 use crate::domain::sales::{MAX_TITLE_CHARS, ProductSale};
 use crate::domain::{ShopifyId, TenantId};
 use crate::store::keys::{self, TenantItem};
-use crate::store::{Attr, Cursor, Item, Key, WriteOp};
+use crate::store::{Attr, Cursor, Item, Key, Update, WriteOp};
 
 const QUANTITY: &str = "quantity";
 const NET_SALES: &str = "net_sales";
 const TITLE: &str = "title";
 
-/// One product's sales over every counted order.
+/// One product's sales over every counted order: two numbers only ever changed by `ADD`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ProductSalesRecord {
     pub id: ShopifyId,
@@ -28,67 +28,46 @@ pub struct ProductSalesRecord {
 }
 
 impl ProductSalesRecord {
-    /// A product nothing was sold of yet.
-    pub fn empty(id: ShopifyId) -> ProductSalesRecord {
-        ProductSalesRecord {
-            id,
-            quantity: Decimal::ZERO,
-            net_sales: Decimal::ZERO,
-            title: None,
-        }
-    }
-
-    /// The record an item holds (what is missing reads as zero), with the revision its next write
-    /// is conditioned on.
-    pub fn read(id: ShopifyId, item: Option<&Item>) -> (Revision, ProductSalesRecord) {
-        let record = item.map_or_else(
-            || ProductSalesRecord::empty(id),
-            |i| ProductSalesRecord {
-                id,
-                quantity: number(i, QUANTITY),
-                net_sales: number(i, NET_SALES),
-                title: text(i, TITLE),
-            },
-        );
-        (Revision::of(item), record)
-    }
-
-    /// The record a ranked item holds (its id from the sort key).
-    pub fn from_ranked_item(item: &Item) -> Option<ProductSalesRecord> {
-        let sk = text(item, crate::store::SK)?;
-        let Some(TenantItem::ProductSales(id)) = TenantItem::parse(&sk) else {
+    /// The record an item holds (its id from the sort key); `None` for another item.
+    pub fn from_item(item: &Item) -> Option<ProductSalesRecord> {
+        let Some(TenantItem::ProductSales(id)) = text(item, crate::store::SK)
+            .as_deref()
+            .and_then(TenantItem::parse)
+        else {
             return None;
         };
-        Some(ProductSalesRecord::read(id, Some(item)).1)
+        Some(ProductSalesRecord {
+            id,
+            quantity: number(item, QUANTITY),
+            net_sales: number(item, NET_SALES),
+            title: text(item, TITLE),
+        })
     }
 
-    pub fn add(&mut self, sale: ProductSale) {
-        self.quantity += sale.quantity;
-        self.net_sales += sale.net_sales;
-    }
-
-    /// Keeps the first title seen: which line reaches it first depends on arrival order, so it is
-    /// only a fallback (the list shows the product record's title when there is one).
-    pub fn name(&mut self, title: Option<&str>) {
-        if self.title.is_none() {
-            self.title = title.map(|t| t.chars().take(MAX_TITLE_CHARS).collect());
+    /// Adds `sale` to product `id`'s totals (creating them): commutative and unconditioned, so
+    /// concurrent deliveries of one best seller never conflict. The title is a line's (whichever
+    /// write comes last: only a fallback for a product without a product record). `None` when it
+    /// adds nothing.
+    pub fn add(
+        tenant: TenantId,
+        id: ShopifyId,
+        sale: ProductSale,
+        title: Option<&str>,
+    ) -> Option<WriteOp> {
+        if sale == ProductSale::default() {
+            return None;
         }
-    }
-
-    /// The write over exactly the revision read: ranked (gsi1) while anything of it is sold.
-    pub fn write(&self, revision: &Revision, tenant: TenantId) -> WriteOp {
-        let mut item = keyed(&TenantItem::ProductSales(self.id).key(tenant));
-        item.insert(QUANTITY.into(), Attr::N(self.quantity));
-        item.insert(NET_SALES.into(), Attr::N(self.net_sales));
-        if let Some(t) = &self.title {
-            item.insert(TITLE.into(), Attr::from(t.as_str()));
+        let mut update = Update::default()
+            .add(QUANTITY, sale.quantity)
+            .add(NET_SALES, sale.net_sales);
+        if let Some(t) = title {
+            update = update.set(TITLE, t.chars().take(MAX_TITLE_CHARS).collect::<String>());
         }
-        if !self.quantity.is_zero() || !self.net_sales.is_zero() {
-            let (pk, sk) = keys::product_rank(tenant, self.net_sales, self.quantity, self.id);
-            item.insert("gsi1pk".into(), Attr::S(pk));
-            item.insert("gsi1sk".into(), Attr::S(sk));
-        }
-        revision.put(item)
+        Some(WriteOp::Update {
+            key: TenantItem::ProductSales(id).key(tenant),
+            update,
+            condition: None,
+        })
     }
 }
 
@@ -152,40 +131,30 @@ impl LedgerJobState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Condition, Key};
+    use crate::store::items::applied;
 
     #[test]
-    fn a_record_reads_back_what_it_wrote_and_ranks_while_it_sold_anything() {
+    fn product_totals_are_adds_that_read_back_summed() {
         let t = TenantId::new(3);
-        let (rev, mut r) = ProductSalesRecord::read(ShopifyId::new(632910392), None);
-        r.add(ProductSale {
-            quantity: Decimal::from(3),
-            net_sales: Decimal::new(59700, 2),
-        });
-        r.name(Some("IPod Nano"));
-        r.name(Some("another title"));
-        let WriteOp::Put { item, condition } = r.write(&rev, t) else {
-            panic!("a put")
+        let id = ShopifyId::new(632910392);
+        let sale = |q: i64, cents: i64| ProductSale {
+            quantity: Decimal::from(q),
+            net_sales: Decimal::new(cents, 2),
         };
-        assert_eq!(condition, Some(Condition::NotExists));
+        let add = |s, title| ProductSalesRecord::add(t, id, s, title).unwrap();
+        let first = applied(add(sale(3, 59700), Some("IPod Nano")), None);
+        let second = applied(add(sale(-1, -19900), None), Some(&first));
+        assert_eq!(Key::of(&second), Some(TenantItem::ProductSales(id).key(t)));
         assert_eq!(
-            Key::of(&item),
-            Some(TenantItem::ProductSales(ShopifyId::new(632910392)).key(t))
+            ProductSalesRecord::from_item(&second),
+            Some(ProductSalesRecord {
+                id,
+                quantity: Decimal::from(2),
+                net_sales: Decimal::new(39800, 2),
+                title: Some("IPod Nano".into()),
+            })
         );
-        assert!(item.contains_key("gsi1sk"));
-        assert_eq!(ProductSalesRecord::from_ranked_item(&item), Some(r.clone()));
-        assert_eq!(r.title.as_deref(), Some("IPod Nano"));
-
-        // Everything refunded: no longer ranked.
-        let (rev, mut back) = ProductSalesRecord::read(r.id, Some(&item));
-        back.add(ProductSale {
-            quantity: Decimal::from(-3),
-            net_sales: Decimal::new(-59700, 2),
-        });
-        let WriteOp::Put { item, .. } = back.write(&rev, t) else {
-            panic!("a put")
-        };
-        assert!(!item.contains_key("gsi1sk"));
+        assert!(ProductSalesRecord::add(t, id, ProductSale::default(), Some("x")).is_none());
     }
 
     #[test]
