@@ -481,7 +481,8 @@ impl Plan {
                 let (cur, item) = read(store, t, TenantItem::Order(order.id)).await?;
                 let stored = item.as_ref().and_then(OrderRecord::from_item);
                 if let Some(new) = merge_order(OrderRecord::of(order), &cur, stored.as_ref()) {
-                    let old = stored_contribution(item.as_ref());
+                    // The order already parsed (its sale parts are JSON text): not a second time.
+                    let old = stored.as_ref().and_then(Contribution::of);
                     self.shift(store, old.as_ref(), Contribution::of(&new).as_ref())
                         .await?;
                     if let Some(c) = &order.currency {
