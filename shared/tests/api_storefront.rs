@@ -196,6 +196,42 @@ async fn a_request_outside_the_limits_is_refused_whole_with_a_4xx_and_changes_no
 }
 
 #[tokio::test]
+async fn posts_past_the_ingest_keys_limit_get_429_and_store_nothing_while_other_keys_go_on() {
+    for t in TestApp::every_backend().await {
+        let limits = shared::limits::RateLimits {
+            ingest: shared::limits::Limit {
+                max: 3,
+                window_seconds: 60,
+            },
+            ..Default::default()
+        };
+        let t = t.with_limits(limits);
+        let (m, other) = (merchant(&t).await, merchant(&t).await);
+        let now = t.clock.now();
+        for i in 0..3 {
+            let a = send_events(&t, &m.key, &[pixel("page_viewed", &format!("a{i}"), now, None)])
+                .await;
+            assert_eq!(a.status, StatusCode::ACCEPTED, "{}", t.backend());
+            assert_eq!(a.headers["ratelimit-remaining"], (2 - i).to_string().as_str());
+        }
+        let over = send_events(&t, &m.key, &[pixel("page_viewed", "late", now, None)]).await;
+        assert_eq!(over.status, StatusCode::TOO_MANY_REQUESTS, "{}", t.backend());
+        assert_eq!(over.json["error"]["code"], "rate_limited");
+        assert!(over.headers.contains_key("retry-after"));
+        let f = funnel(&t, &m, &day(now), &day(now)).await;
+        assert_eq!(f["sessions"], 3, "{}: the refused batch added nothing", t.backend());
+        // Another storefront's key has its own window.
+        let a = send_events(&t, &other.key, &[pixel("page_viewed", "b", now, None)]).await;
+        assert_eq!(a.status, StatusCode::ACCEPTED, "{}", t.backend());
+        // The next window accepts the key again.
+        t.clock.advance(chrono::Duration::seconds(61));
+        let later = t.clock.now();
+        let a = send_events(&t, &m.key, &[pixel("page_viewed", "next", later, None)]).await;
+        assert_eq!(a.status, StatusCode::ACCEPTED, "{}", t.backend());
+    }
+}
+
+#[tokio::test]
 async fn an_unknown_or_replaced_ingest_key_gets_401_and_the_new_one_works() {
     let t = TestApp::embedded().await;
     let m = merchant(&t).await;

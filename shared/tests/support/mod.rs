@@ -125,6 +125,13 @@ impl TestApp {
         self
     }
 
+    /// The same test app with these rate limits (the router is rebuilt over them).
+    pub fn with_limits(mut self, limits: shared::limits::RateLimits) -> TestApp {
+        self.app.limits = limits;
+        self.router = shared::routes::local_router(self.app.clone());
+        self
+    }
+
     /// The same test app served at `url` (`APP_URL`; webhook subscriptions point under it).
     pub fn with_app_url(mut self, url: &str) -> TestApp {
         self.app.shopify_app.app_url = url.to_owned();
