@@ -86,14 +86,24 @@ pub enum Bench {
         #[arg(long, default_value_t = 2000)]
         requests: usize,
     },
-    /// Whole-server rate of signed `orders/create` webhooks over HTTP on the embedded store
-    /// (server and load generator in one process, on this machine's cores).
+    /// Whole-server rate of signed `orders/create` webhooks over HTTP. With `--url`, against a
+    /// running server from this process alone (`insights serve`, or the `ceiling` server measured
+    /// beside it); without, server and load generator share one process on a fresh embedded store.
     Webhooks {
-        /// Concurrent senders; repeat for several runs.
+        /// Concurrent senders, one connection each; repeat for several runs.
         #[arg(long, default_values_t = [16, 64])]
         senders: Vec<usize>,
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        /// A running server to load from this process.
+        #[arg(long)]
+        url: Option<String>,
+        /// The app secret that server verifies webhooks with (with `--url`).
+        #[arg(long, env = "SHOPIFY_API_SECRET", hide_env_values = true)]
+        secret: Option<String>,
+        /// The shop the deliveries come from (registered first); a new one each run by default.
+        #[arg(long)]
+        shop: Option<String>,
     },
 }
 
@@ -224,8 +234,27 @@ pub async fn run(b: Bench) -> Result<(), super::CliError> {
             crate::storefront_bench::funnel(events, requests).await
         }
         Bench::Sales { orders, requests } => crate::sales_bench::sales(orders, requests).await,
-        Bench::Webhooks { senders, seconds } => {
-            crate::loadgen::webhooks(&senders, Duration::from_secs(seconds)).await
+        Bench::Webhooks {
+            senders,
+            seconds,
+            url: None,
+            ..
+        } => crate::loadgen::webhooks(&senders, Duration::from_secs(seconds)).await,
+        Bench::Webhooks {
+            senders,
+            seconds,
+            url: Some(url),
+            secret,
+            shop,
+        } => {
+            let secret = secret.ok_or("--url needs the server's SHOPIFY_API_SECRET")?;
+            let shop = match shop {
+                Some(s) => s,
+                None => format!("load-{}.myshopify.com", random_hex()?),
+            };
+            crate::webhook_load::run(&url, &secret, &shop, &senders, Duration::from_secs(seconds))
+                .await
+                .map(|_| ())
         }
         Bench::Store {
             backend,
@@ -321,10 +350,14 @@ async fn store_run(
     })
 }
 
-fn tempfile_dir() -> std::io::Result<std::path::PathBuf> {
+fn random_hex() -> std::io::Result<String> {
     let mut b = [0u8; 6];
     getrandom::fill(&mut b).map_err(std::io::Error::other)?;
-    let name: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
+fn tempfile_dir() -> std::io::Result<std::path::PathBuf> {
+    let name = random_hex()?;
     // In the working directory (the disk under test), not a tmpfs /tmp.
     let dir = std::env::current_dir()?.join(format!(".bench-{name}"));
     std::fs::create_dir_all(&dir)?;

@@ -9,6 +9,7 @@ mod seed_storefront;
 mod server;
 mod soak;
 mod storefront_bench;
+mod webhook_load;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

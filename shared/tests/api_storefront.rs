@@ -209,17 +209,34 @@ async fn posts_past_the_ingest_keys_limit_get_429_and_store_nothing_while_other_
         let (m, other) = (merchant(&t).await, merchant(&t).await);
         let now = t.clock.now();
         for i in 0..3 {
-            let a = send_events(&t, &m.key, &[pixel("page_viewed", &format!("a{i}"), now, None)])
-                .await;
+            let a = send_events(
+                &t,
+                &m.key,
+                &[pixel("page_viewed", &format!("a{i}"), now, None)],
+            )
+            .await;
             assert_eq!(a.status, StatusCode::ACCEPTED, "{}", t.backend());
-            assert_eq!(a.headers["ratelimit-remaining"], (2 - i).to_string().as_str());
+            assert_eq!(
+                a.headers["ratelimit-remaining"],
+                (2 - i).to_string().as_str()
+            );
         }
         let over = send_events(&t, &m.key, &[pixel("page_viewed", "late", now, None)]).await;
-        assert_eq!(over.status, StatusCode::TOO_MANY_REQUESTS, "{}", t.backend());
+        assert_eq!(
+            over.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{}",
+            t.backend()
+        );
         assert_eq!(over.json["error"]["code"], "rate_limited");
         assert!(over.headers.contains_key("retry-after"));
         let f = funnel(&t, &m, &day(now), &day(now)).await;
-        assert_eq!(f["sessions"], 3, "{}: the refused batch added nothing", t.backend());
+        assert_eq!(
+            f["sessions"],
+            3,
+            "{}: the refused batch added nothing",
+            t.backend()
+        );
         // Another storefront's key has its own window.
         let a = send_events(&t, &other.key, &[pixel("page_viewed", "b", now, None)]).await;
         assert_eq!(a.status, StatusCode::ACCEPTED, "{}", t.backend());

@@ -10,6 +10,7 @@ pub mod dynamo;
 pub mod embedded;
 pub mod items;
 pub mod keys;
+mod wal;
 
 use std::collections::BTreeMap;
 use std::fmt;
