@@ -67,8 +67,61 @@ pub enum OpenError {
 }
 
 struct Job {
-    ops: Vec<WriteOp>,
+    ops: Vec<Prepared>,
     reply: oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// A write as the writer thread takes it: what can be computed without the current image (the
+/// key, a put's encoding and index entries) is computed by the caller, off the single writer.
+struct Prepared {
+    op: WriteOp,
+    key: Key,
+    table_key: Vec<u8>,
+    put: Option<Encoded>,
+}
+
+/// A new image: its bytes and its entries in gsi1 and gsi2.
+#[derive(Clone)]
+struct Encoded {
+    bytes: Vec<u8>,
+    gsi: [Option<Vec<u8>>; 2],
+}
+
+const INDEXES: [(Index, wal::Table); 2] = [
+    (Index::Gsi1, wal::Table::Gsi1),
+    (Index::Gsi2, wal::Table::Gsi2),
+];
+
+/// Checks and encodes an image the way it will be stored.
+fn encoded(key: &Key, item: &Item) -> Result<Encoded, StoreError> {
+    if item_size(item) > MAX_ITEM_BYTES {
+        return Err(StoreError::ItemTooLarge);
+    }
+    Ok(Encoded {
+        gsi: [
+            gsi_entry(Index::Gsi1, key, item)?,
+            gsi_entry(Index::Gsi2, key, item)?,
+        ],
+        bytes: encode_item(item)?,
+    })
+}
+
+fn prepare(ops: Vec<WriteOp>) -> Result<Vec<Prepared>, StoreError> {
+    ops.into_iter()
+        .map(|op| {
+            let key = op.key()?;
+            let put = match &op {
+                WriteOp::Put { item, .. } => Some(encoded(&key, item)?),
+                _ => None,
+            };
+            Ok(Prepared {
+                table_key: table_key(&key.pk, &key.sk),
+                key,
+                op,
+                put,
+            })
+        })
+        .collect()
 }
 
 /// The embedded store. Cheap to share behind an `Arc`; dropping the last handle finishes the
@@ -348,6 +401,7 @@ impl Store for EmbeddedStore {
 
     async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
         validate_batch(&ops)?;
+        let ops = prepare(ops)?;
         let (reply, answer) = oneshot::channel();
         let jobs = self
             .jobs
@@ -658,18 +712,12 @@ fn commit_group(
                 }
             };
             let first = redo.len();
-            for (key, old, new) in plan {
-                let tk = table_key(&key.pk, &key.sk);
-                for (index, table) in [
-                    (Index::Gsi1, wal::Table::Gsi1),
-                    (Index::Gsi2, wal::Table::Gsi2),
-                ] {
+            for (tk, old, new) in plan {
+                for (i, (index, table)) in INDEXES.into_iter().enumerate() {
                     let before = old
                         .as_ref()
-                        .and_then(|o| gsi_entry(index, &key, o).ok().flatten());
-                    let after = new
-                        .as_ref()
-                        .and_then(|(n, _)| gsi_entry(index, &key, n).ok().flatten());
+                        .and_then(|(key, o)| gsi_entry(index, key, o).ok().flatten());
+                    let after = new.as_ref().and_then(|n| n.gsi[i].clone());
                     if before != after {
                         if let Some(b) = before {
                             redo.push(wal::Entry {
@@ -690,7 +738,7 @@ fn commit_group(
                 redo.push(wal::Entry {
                     table: wal::Table::Items,
                     key: tk,
-                    value: new.map(|(_, bytes)| bytes),
+                    value: new.map(|n| n.bytes),
                 });
             }
             // Applied at once: a later batch of the group plans over this one's effect.
@@ -709,60 +757,49 @@ fn commit_group(
     Ok(outcomes)
 }
 
-/// A planned write: key, image before, image after with its encoding (`None`: deleted).
-type Planned = (Key, Option<Item>, Option<(Item, Vec<u8>)>);
+/// A planned write: the table key, the image before (with its key), the image after (`None`:
+/// deleted).
+type Planned = (Vec<u8>, Option<(Key, Item)>, Option<Encoded>);
 
 /// Reads the current image of every target, checks every condition against the state before the
 /// batch, and computes the new images. Writes nothing, so a failed batch leaves no trace.
 fn plan_batch(
     items: &redb::Table<&[u8], &[u8]>,
-    ops: &[WriteOp],
+    ops: &[Prepared],
 ) -> Result<Result<Vec<Planned>, StoreError>, redb::Error> {
     let mut plan = Vec::with_capacity(ops.len());
-    for (index, op) in ops.iter().enumerate() {
-        let key = match op.key() {
-            Ok(k) => k,
-            Err(e) => return Ok(Err(e)),
-        };
-        let current = match items.get(table_key(&key.pk, &key.sk).as_slice())? {
+    for (index, p) in ops.iter().enumerate() {
+        let current = match items.get(p.table_key.as_slice())? {
             Some(v) => match decode_item(v.value()) {
                 Ok(i) => Some(i),
                 Err(e) => return Ok(Err(e)),
             },
             None => None,
         };
-        if let Some(c) = op.condition()
+        if let Some(c) = p.op.condition()
             && !c.holds(current.as_ref())
         {
             return Ok(Err(StoreError::ConditionFailed { index }));
         }
-        let new = match op {
-            WriteOp::Put { item, .. } => Some(item.clone()),
-            WriteOp::Update { update, .. } => match update.apply_to(&key, current.as_ref()) {
-                Ok(i) => Some(i),
-                Err(e) => return Ok(Err(e)),
-            },
-            WriteOp::Delete { .. } => None,
-            WriteOp::Check { .. } => continue,
-        };
-        let new = match new {
-            None => None,
-            Some(n) => {
-                if item_size(&n) > MAX_ITEM_BYTES {
-                    return Ok(Err(StoreError::ItemTooLarge));
-                }
-                for ix in Index::SECONDARY {
-                    if let Err(e) = gsi_entry(ix, &key, &n) {
-                        return Ok(Err(e));
-                    }
-                }
-                match encode_item(&n) {
-                    Ok(bytes) => Some((n, bytes)),
+        let new = match &p.op {
+            WriteOp::Put { .. } => p.put.clone(),
+            WriteOp::Update { update, .. } => {
+                match update
+                    .apply_to(&p.key, current.as_ref())
+                    .and_then(|n| encoded(&p.key, &n))
+                {
+                    Ok(e) => Some(e),
                     Err(e) => return Ok(Err(e)),
                 }
             }
+            WriteOp::Delete { .. } => None,
+            WriteOp::Check { .. } => continue,
         };
-        plan.push((key, current, new));
+        plan.push((
+            p.table_key.clone(),
+            current.map(|c| (p.key.clone(), c)),
+            new,
+        ));
     }
     Ok(Ok(plan))
 }
