@@ -1,6 +1,9 @@
 //! `insights`: the whole service on one machine (every endpoint on the embedded store), plus
 //! the operator's helpers.
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod bench;
 mod loadgen;
 mod sales_bench;

@@ -688,10 +688,88 @@ fn write_loop(db: &Database, mut log: Wal, jobs: &mpsc::Receiver<Job>) {
     }
 }
 
-/// Applies every job's batch in one write transaction, appends the group's changes to the log and
-/// waits for its fsync, then commits the transaction (durable through the log). The outer error
-/// aborts the whole group (nothing was written, nothing is visible); the inner results are each
-/// job's own outcome.
+/// A key's image within a group: what a later batch of the group reads.
+enum Now {
+    Absent,
+    Item(Item),
+    /// A put's image, encoded by its caller; decoded only if a later batch reads it.
+    Bytes(Vec<u8>),
+}
+
+/// A key the group read or wrote: the index entries its image had before the group, its image
+/// now with that image's index entries, and whether the group changed it.
+struct Touched {
+    before_gsi: [Option<Vec<u8>>; 2],
+    now: Now,
+    now_gsi: [Option<Vec<u8>>; 2],
+    dirty: bool,
+}
+
+impl Touched {
+    /// The image now, decoded.
+    fn current(&mut self) -> Result<Option<&Item>, StoreError> {
+        if let Now::Bytes(b) = &self.now {
+            self.now = Now::Item(decode_item(b)?);
+        }
+        Ok(match &self.now {
+            Now::Item(i) => Some(i),
+            _ => None,
+        })
+    }
+}
+
+/// Every key a group touched, in the order first touched.
+#[derive(Default)]
+struct Overlay {
+    keys: Vec<Vec<u8>>,
+    touched: std::collections::HashMap<Vec<u8>, Touched>,
+}
+
+impl Overlay {
+    /// The key's entry, read from the transaction's table the first time.
+    fn entry(
+        &mut self,
+        items: &redb::Table<&[u8], &[u8]>,
+        p: &Prepared,
+    ) -> Result<Result<&mut Touched, StoreError>, redb::Error> {
+        if !self.touched.contains_key(&p.table_key) {
+            let stored = match items.get(p.table_key.as_slice())? {
+                Some(v) => match decode_item(v.value()) {
+                    Ok(i) => Some(i),
+                    Err(e) => return Ok(Err(e)),
+                },
+                None => None,
+            };
+            let gsi = |ix| {
+                stored
+                    .as_ref()
+                    .and_then(|i| gsi_entry(ix, &p.key, i).ok().flatten())
+            };
+            let before_gsi = [gsi(Index::Gsi1), gsi(Index::Gsi2)];
+            self.keys.push(p.table_key.clone());
+            self.touched.insert(
+                p.table_key.clone(),
+                Touched {
+                    now_gsi: before_gsi.clone(),
+                    before_gsi,
+                    now: stored.map_or(Now::Absent, Now::Item),
+                    dirty: false,
+                },
+            );
+        }
+        match self.touched.get_mut(&p.table_key) {
+            Some(t) => Ok(Ok(t)),
+            None => Ok(Err(StoreError::backend("overlay lost a key"))),
+        }
+    }
+}
+
+/// Applies every job's batch, in order, to the group's overlay (each batch all-or-nothing, a
+/// later one planned over the earlier ones' effect), writes each changed key once into the
+/// transaction, appends those changes to the log and waits for its fsync, then commits the
+/// transaction (durable through the log). A key many batches change (the tenant's totals, a day,
+/// a best seller) is read, encoded and written once per group. The outer error aborts the whole
+/// group (nothing was written, nothing is visible); the inner results are each job's own outcome.
 fn commit_group(
     db: &Database,
     log: &mut Wal,
@@ -703,53 +781,65 @@ fn commit_group(
     let mut redo: Vec<wal::Entry> = Vec::new();
     {
         let mut tables = Tables::open(&txn)?;
+        let mut overlay = Overlay::default();
         for job in group {
-            let plan = match plan_batch(&tables.items, &job.ops)? {
+            let plan = match plan_batch(&tables.items, &mut overlay, &job.ops)? {
                 Ok(plan) => plan,
                 Err(e) => {
                     outcomes.push(Err(e));
                     continue;
                 }
             };
-            let first = redo.len();
-            for (tk, old, new) in plan {
-                for (i, (index, table)) in INDEXES.into_iter().enumerate() {
-                    let before = old
-                        .as_ref()
-                        .and_then(|(key, o)| gsi_entry(index, key, o).ok().flatten());
-                    let after = new.as_ref().and_then(|n| n.gsi[i].clone());
-                    if before != after {
-                        if let Some(b) = before {
-                            redo.push(wal::Entry {
-                                table,
-                                key: b,
-                                value: None,
-                            });
-                        }
-                        if let Some(a) = after {
-                            redo.push(wal::Entry {
-                                table,
-                                key: a,
-                                value: Some(Vec::new()),
-                            });
-                        }
-                    }
+            for (tk, now, now_gsi) in plan {
+                if let Some(t) = overlay.touched.get_mut(&tk) {
+                    t.now = now;
+                    t.now_gsi = now_gsi;
+                    t.dirty = true;
                 }
-                redo.push(wal::Entry {
-                    table: wal::Table::Items,
-                    key: tk,
-                    value: new.map(|n| n.bytes),
-                });
-            }
-            // Applied at once: a later batch of the group plans over this one's effect.
-            for entry in &redo[first..] {
-                tables.apply(entry)?;
             }
             outcomes.push(Ok(()));
         }
+        for tk in overlay.keys {
+            let Some(t) = overlay.touched.remove(&tk).filter(|t| t.dirty) else {
+                continue;
+            };
+            for (i, (_, table)) in INDEXES.into_iter().enumerate() {
+                let (before, after) = (&t.before_gsi[i], &t.now_gsi[i]);
+                if before != after {
+                    if let Some(b) = before {
+                        redo.push(wal::Entry {
+                            table,
+                            key: b.clone(),
+                            value: None,
+                        });
+                    }
+                    if let Some(a) = after {
+                        redo.push(wal::Entry {
+                            table,
+                            key: a.clone(),
+                            value: Some(Vec::new()),
+                        });
+                    }
+                }
+            }
+            let value = match t.now {
+                Now::Absent => None,
+                Now::Bytes(b) => Some(b),
+                Now::Item(i) => Some(encode_item(&i).map_err(std::io::Error::other)?),
+            };
+            redo.push(wal::Entry {
+                table: wal::Table::Items,
+                key: tk,
+                value,
+            });
+        }
+        for entry in &redo {
+            tables.apply(entry)?;
+        }
     }
     if redo.is_empty() {
-        // Every batch was refused: nothing to log or commit (dropping the transaction aborts it).
+        // Nothing changed (every batch refused, or only checks): nothing to log or commit
+        // (dropping the transaction aborts it).
         return Ok(outcomes);
     }
     log.append(&redo)?;
@@ -757,49 +847,57 @@ fn commit_group(
     Ok(outcomes)
 }
 
-/// A planned write: the table key, the image before (with its key), the image after (`None`:
-/// deleted).
-type Planned = (Vec<u8>, Option<(Key, Item)>, Option<Encoded>);
+/// A planned write: the table key, the image after with its index entries.
+type Planned = (Vec<u8>, Now, [Option<Vec<u8>>; 2]);
 
-/// Reads the current image of every target, checks every condition against the state before the
-/// batch, and computes the new images. Writes nothing, so a failed batch leaves no trace.
+/// Reads the current image of every target (the overlay's, else the table's), checks every
+/// condition against the state before the batch, and computes the new images. Changes no image,
+/// so a failed batch leaves no trace.
 fn plan_batch(
     items: &redb::Table<&[u8], &[u8]>,
+    overlay: &mut Overlay,
     ops: &[Prepared],
 ) -> Result<Result<Vec<Planned>, StoreError>, redb::Error> {
     let mut plan = Vec::with_capacity(ops.len());
     for (index, p) in ops.iter().enumerate() {
-        let current = match items.get(p.table_key.as_slice())? {
-            Some(v) => match decode_item(v.value()) {
-                Ok(i) => Some(i),
-                Err(e) => return Ok(Err(e)),
-            },
-            None => None,
+        let t = match overlay.entry(items, p)? {
+            Ok(t) => t,
+            Err(e) => return Ok(Err(e)),
+        };
+        let current = match t.current() {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(e)),
         };
         if let Some(c) = p.op.condition()
-            && !c.holds(current.as_ref())
+            && !c.holds(current)
         {
             return Ok(Err(StoreError::ConditionFailed { index }));
         }
         let new = match &p.op {
-            WriteOp::Put { .. } => p.put.clone(),
+            WriteOp::Put { .. } => match &p.put {
+                Some(e) => (Now::Bytes(e.bytes.clone()), e.gsi.clone()),
+                None => return Ok(Err(StoreError::backend("a put was not prepared"))),
+            },
             WriteOp::Update { update, .. } => {
-                match update
-                    .apply_to(&p.key, current.as_ref())
-                    .and_then(|n| encoded(&p.key, &n))
-                {
-                    Ok(e) => Some(e),
+                let checked = update.apply_to(&p.key, current).and_then(|n| {
+                    if item_size(&n) > MAX_ITEM_BYTES {
+                        return Err(StoreError::ItemTooLarge);
+                    }
+                    let gsi = [
+                        gsi_entry(Index::Gsi1, &p.key, &n)?,
+                        gsi_entry(Index::Gsi2, &p.key, &n)?,
+                    ];
+                    Ok((Now::Item(n), gsi))
+                });
+                match checked {
+                    Ok(n) => n,
                     Err(e) => return Ok(Err(e)),
                 }
             }
-            WriteOp::Delete { .. } => None,
+            WriteOp::Delete { .. } => (Now::Absent, [None, None]),
             WriteOp::Check { .. } => continue,
         };
-        plan.push((
-            p.table_key.clone(),
-            current.map(|c| (p.key.clone(), c)),
-            new,
-        ));
+        plan.push((p.table_key.clone(), new.0, new.1));
     }
     Ok(Ok(plan))
 }
