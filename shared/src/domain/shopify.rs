@@ -74,12 +74,18 @@ impl Order {
 
     /// The version of its sale parts: the same instant, tie-broken by the parts too.
     pub fn sales_version(&self) -> Option<Version> {
-        let sales = self.sales.as_ref()?;
-        let content = format!("{}|{sales:?}", self.content());
-        Some(Version::of_update(
-            self.updated_at.with_timezone(&Utc),
-            &content,
-        ))
+        self.versions().1
+    }
+
+    /// [`Order::version`] and [`Order::sales_version`], formatting the order's content once.
+    pub fn versions(&self) -> (Version, Option<Version>) {
+        let at = self.updated_at.with_timezone(&Utc);
+        let content = self.content();
+        let sales = self
+            .sales
+            .as_ref()
+            .map(|sales| Version::of_update(at, &format!("{content}|{sales:?}")));
+        (Version::of_update(at, &content), sales)
     }
 
     fn content(&self) -> String {

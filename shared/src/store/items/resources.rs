@@ -98,9 +98,10 @@ pub struct OrderRecord {
 impl OrderRecord {
     /// The record of an order as received.
     pub fn of(o: &Order) -> OrderRecord {
+        let (version, sales_version) = o.versions();
         OrderRecord {
             id: o.id,
-            version: o.version(),
+            version,
             name: o.name.clone(),
             created_at: o.created_at,
             updated_at: o.updated_at,
@@ -112,7 +113,7 @@ impl OrderRecord {
             test: o.test,
             customer_id: o.customer_id,
             sales: o.sales.clone(),
-            sales_version: o.sales_version(),
+            sales_version,
             ledgered: true,
         }
     }
