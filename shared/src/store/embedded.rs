@@ -34,10 +34,12 @@ const GSI2: TableDefinition<&[u8], &[u8]> = TableDefinition::new("gsi2");
 /// The store's own bookkeeping: the write-ahead log's epoch ([`wal`]).
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const WAL_EPOCH: &str = "wal_epoch";
-/// How often redb is made durable (a checkpoint) while writes keep coming, and how large the
-/// write-ahead log may grow before one regardless.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+/// How often redb is made durable (a checkpoint) while writes keep coming, how large the
+/// write-ahead log may grow before one regardless, and how long the writer may sit idle with
+/// anything logged before it checkpoints.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 const CHECKPOINT_BYTES: u64 = 64 * 1024 * 1024;
+const CHECKPOINT_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
 /// The store file inside the data dir.
 pub const FILE_NAME: &str = "insights.redb";
 /// Counters held in memory at most (each a rate-limit window of one subject).
@@ -647,7 +649,7 @@ fn write_loop(db: &Database, mut log: Wal, jobs: &mpsc::Receiver<Job>) {
         }
     };
     loop {
-        let first = match jobs.recv_timeout(CHECKPOINT_EVERY) {
+        let first = match jobs.recv_timeout(CHECKPOINT_IDLE) {
             Ok(job) => job,
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 if !log.is_empty() {
