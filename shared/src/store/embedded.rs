@@ -5,8 +5,9 @@
 //! log and fdatasyncs it ([`super::wal`]: one small sequential write and one fsync for the whole
 //! group), commits the transaction without redb's own fsync, and only then answers each caller.
 //! Many concurrent small batches therefore share an fsync instead of queueing for one each, and no
-//! caller hears "done", nor does any reader see a write, before it is on disk. About once a second
-//! a checkpoint makes redb itself durable and empties the log; opening the store replays what the
+//! caller hears "done", nor does any reader see a write, before it is on disk. Every 10 seconds
+//! (sooner when the log reaches 64 MiB, or after a second without writes) a checkpoint makes redb
+//! itself durable and empties the log; opening the store replays what the
 //! log holds since the last one.
 //!
 //! Layout inside the file: `items` maps `pk NUL sk` to the item (postcard); `gsi1`/`gsi2` map
@@ -638,7 +639,8 @@ fn checkpoint(db: &Database, log: &mut Wal) -> Result<(), redb::Error> {
 }
 
 /// The writer thread: drain, apply each batch all-or-nothing, log the group durably, commit it,
-/// answer; checkpoint about once a second, and when idle or closing with anything logged.
+/// answer; checkpoint every [`CHECKPOINT_EVERY`] or [`CHECKPOINT_BYTES`] of log, and when idle or
+/// closing with anything logged.
 fn write_loop(db: &Database, mut log: Wal, jobs: &mpsc::Receiver<Job>) {
     let mut last_checkpoint = std::time::Instant::now();
     let try_checkpoint = |log: &mut Wal, last: &mut std::time::Instant| {

@@ -4,7 +4,7 @@
 //! Each group's effect is appended as one record of redo entries (table, key, new bytes or a
 //! removal: whole images, so replaying a record twice changes nothing) and the log is fdatasynced;
 //! only then is the redb transaction committed, without durability, and the callers answered. So
-//! nothing is visible to a reader, nor acknowledged, before it is on disk. About once a second a
+//! nothing is visible to a reader, nor acknowledged, before it is on disk. Every few seconds a
 //! checkpoint makes redb durable (one fsync of the pages many groups dirtied) and starts a new
 //! *epoch*: the epoch is stored in redb by that same durable commit, and every record carries the
 //! epoch it belongs to, so after a crash only the records written since the last checkpoint are
