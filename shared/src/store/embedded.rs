@@ -90,21 +90,24 @@ struct Encoded {
     gsi: [Option<Vec<u8>>; 2],
 }
 
-const INDEXES: [(Index, wal::Table); 2] = [
-    (Index::Gsi1, wal::Table::Gsi1),
-    (Index::Gsi2, wal::Table::Gsi2),
-];
+/// The log's tables of gsi1 and gsi2, in the order of [`Encoded::gsi`].
+const INDEX_TABLES: [wal::Table; 2] = [wal::Table::Gsi1, wal::Table::Gsi2];
 
-/// Checks and encodes an image the way it will be stored.
-fn encoded(key: &Key, item: &Item) -> Result<Encoded, StoreError> {
+/// Checks a new image against the store's limits and gives its entries in gsi1 and gsi2.
+fn checked_gsi(key: &Key, item: &Item) -> Result<[Option<Vec<u8>>; 2], StoreError> {
     if item_size(item) > MAX_ITEM_BYTES {
         return Err(StoreError::ItemTooLarge);
     }
+    Ok([
+        gsi_entry(Index::Gsi1, key, item)?,
+        gsi_entry(Index::Gsi2, key, item)?,
+    ])
+}
+
+/// Checks and encodes an image the way it will be stored.
+fn encoded(key: &Key, item: &Item) -> Result<Encoded, StoreError> {
     Ok(Encoded {
-        gsi: [
-            gsi_entry(Index::Gsi1, key, item)?,
-            gsi_entry(Index::Gsi2, key, item)?,
-        ],
+        gsi: checked_gsi(key, item)?,
         bytes: encode_item(item)?,
     })
 }
@@ -625,16 +628,12 @@ impl<'t> Tables<'t> {
 /// Makes redb durable (every commit since the last checkpoint with it) and starts the log's next
 /// epoch, stored by that same commit.
 fn checkpoint(db: &Database, log: &mut Wal) -> Result<(), redb::Error> {
+    let next = log.epoch() + 1;
     let txn = db.begin_write()?;
-    let epoch = {
-        let mut meta = txn.open_table(META)?;
-        let next = meta.get(WAL_EPOCH)?.map_or(0, |v| v.value()) + 1;
-        meta.insert(WAL_EPOCH, next)?;
-        next
-    };
+    txn.open_table(META)?.insert(WAL_EPOCH, next)?;
     // Durability::Immediate (the default): returns after fsync.
     txn.commit()?;
-    log.restart(epoch)?;
+    log.restart(next)?;
     Ok(())
 }
 
@@ -736,35 +735,31 @@ impl Overlay {
         items: &redb::Table<&[u8], &[u8]>,
         p: &Prepared,
     ) -> Result<Result<&mut Touched, StoreError>, redb::Error> {
-        if !self.touched.contains_key(&p.table_key) {
-            let stored = match items.get(p.table_key.as_slice())? {
-                Some(v) => match decode_item(v.value()) {
-                    Ok(i) => Some(i),
-                    Err(e) => return Ok(Err(e)),
-                },
-                None => None,
-            };
-            let gsi = |ix| {
-                stored
-                    .as_ref()
-                    .and_then(|i| gsi_entry(ix, &p.key, i).ok().flatten())
-            };
-            let before_gsi = [gsi(Index::Gsi1), gsi(Index::Gsi2)];
-            self.keys.push(p.table_key.clone());
-            self.touched.insert(
-                p.table_key.clone(),
-                Touched {
-                    now_gsi: before_gsi.clone(),
-                    before_gsi,
-                    now: stored.map_or(Now::Absent, Now::Item),
-                    dirty: false,
-                },
-            );
-        }
-        match self.touched.get_mut(&p.table_key) {
-            Some(t) => Ok(Ok(t)),
-            None => Ok(Err(StoreError::backend("overlay lost a key"))),
-        }
+        use std::collections::hash_map::Entry;
+        let vacant = match self.touched.entry(p.table_key.clone()) {
+            Entry::Occupied(o) => return Ok(Ok(o.into_mut())),
+            Entry::Vacant(v) => v,
+        };
+        let stored = match items.get(p.table_key.as_slice())? {
+            Some(v) => match decode_item(v.value()) {
+                Ok(i) => Some(i),
+                Err(e) => return Ok(Err(e)),
+            },
+            None => None,
+        };
+        let gsi = |ix| {
+            stored
+                .as_ref()
+                .and_then(|i| gsi_entry(ix, &p.key, i).ok().flatten())
+        };
+        let before_gsi = [gsi(Index::Gsi1), gsi(Index::Gsi2)];
+        self.keys.push(p.table_key.clone());
+        Ok(Ok(vacant.insert(Touched {
+            now_gsi: before_gsi.clone(),
+            before_gsi,
+            now: stored.map_or(Now::Absent, Now::Item),
+            dirty: false,
+        })))
     }
 }
 
@@ -807,7 +802,7 @@ fn commit_group(
             let Some(t) = overlay.touched.remove(&tk).filter(|t| t.dirty) else {
                 continue;
             };
-            for (i, (_, table)) in INDEXES.into_iter().enumerate() {
+            for (i, table) in INDEX_TABLES.into_iter().enumerate() {
                 let (before, after) = (&t.before_gsi[i], &t.now_gsi[i]);
                 if before != after {
                     if let Some(b) = before {
@@ -883,16 +878,10 @@ fn plan_batch(
                 None => return Ok(Err(StoreError::backend("a put was not prepared"))),
             },
             WriteOp::Update { update, .. } => {
-                let checked = update.apply_to(&p.key, current).and_then(|n| {
-                    if item_size(&n) > MAX_ITEM_BYTES {
-                        return Err(StoreError::ItemTooLarge);
-                    }
-                    let gsi = [
-                        gsi_entry(Index::Gsi1, &p.key, &n)?,
-                        gsi_entry(Index::Gsi2, &p.key, &n)?,
-                    ];
-                    Ok((Now::Item(n), gsi))
-                });
+                let checked = update
+                    .apply_to(&p.key, current)
+                    .and_then(|n| Ok((checked_gsi(&p.key, &n)?, n)))
+                    .map(|(gsi, n)| (Now::Item(n), gsi));
                 match checked {
                     Ok(n) => n,
                     Err(e) => return Ok(Err(e)),

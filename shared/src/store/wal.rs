@@ -118,6 +118,11 @@ impl Wal {
         Ok((wal, found))
     }
 
+    /// The epoch this log is appending in (the one redb's last durable commit stored).
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
     /// Bytes appended in this epoch.
     pub fn len(&self) -> u64 {
         self.len
